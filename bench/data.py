@@ -1,0 +1,239 @@
+"""MNIST-format data: a strict IDX reader, checksum verification and dataset loading.
+
+The reader trusts nothing in a file: it checks the magic number, the element type,
+the number of dimensions, that the payload is exactly as long as the header says,
+and the sha256 of the decompressed bytes. It reads at most the declared size plus
+one byte, so a corrupt header or a gzip bomb cannot make it allocate far beyond
+what the header declares (and the header itself is bounded by MAX_ELEMENTS).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import DataError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ("mnist", "fashion-mnist")
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+N_CLASSES = 10
+# Far above any MNIST-like file (47 million bytes), far below what would exhaust memory.
+MAX_ELEMENTS = 2**31
+_UBYTE = 0x08
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def default_data_dir(dataset: str) -> Path:
+    """Return the folder the repository ships (or caches) ``dataset`` in."""
+    return REPO_ROOT / "data" / dataset
+
+
+def known_checksums(dataset: str) -> dict[str, str]:
+    """Return {canonical file name: sha256 of its decompressed bytes} from the shipped SHA256SUMS."""
+    sums_file = default_data_dir(dataset) / "SHA256SUMS"
+    try:
+        lines = sums_file.read_text().splitlines()
+    except OSError as exc:
+        raise DataError(f"cannot read the known checksums {sums_file}: {exc.strerror}") from None
+    sums = {}
+    for line in lines:
+        if line.strip():
+            digest, name = line.split()
+            sums[name] = digest
+    return sums
+
+
+class _Reader:
+    """Read exactly-sized chunks from a plain or gzip file, hashing what it reads."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.sha256 = hashlib.sha256()
+        try:
+            raw = path.open("rb")
+        except OSError as exc:
+            raise DataError(f"cannot open {path}: {exc.strerror}") from None
+        if raw.read(2) == _GZIP_MAGIC:
+            raw.seek(0)
+            self.file = gzip.GzipFile(fileobj=raw)
+        else:
+            raw.seek(0)
+            self.file = raw
+        self._raw = raw
+
+    def read(self, n: int, what: str) -> bytes:
+        """Return exactly n bytes, or raise DataError naming what was cut short."""
+        try:
+            chunk = self.file.read(n)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{self.path}: corrupt compressed data ({exc})") from None
+        if len(chunk) != n:
+            raise DataError(f"{self.path}: truncated: {what} needs {n} bytes, only {len(chunk)} present")
+        self.sha256.update(chunk)
+        return chunk
+
+    def at_end(self) -> bool:
+        """Return True when no byte follows what has been read."""
+        try:
+            return self.file.read(1) == b""
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{self.path}: corrupt compressed data ({exc})") from None
+
+    def close(self) -> None:
+        self.file.close()
+        self._raw.close()
+
+
+def read_idx(path: str | Path, ndim: int, expected_sha256: str | None = None) -> np.ndarray:
+    """Return the uint8 array stored in an IDX file (gzip or plain), shape from its header.
+
+    Raises DataError for a wrong magic number, element type or rank, a truncated or
+    over-long payload, corrupt compression, or a sha256 mismatch of the decompressed
+    content (when ``expected_sha256`` is given).
+    """
+    path = Path(path)
+    reader = _Reader(path)
+    try:
+        magic = reader.read(4, "the header")
+        if magic[0] != 0 or magic[1] != 0:
+            raise DataError(f"{path}: not an IDX file (magic bytes {magic.hex()}, expected 0000{_UBYTE:02x}{ndim:02x})")
+        if magic[2] != _UBYTE:
+            raise DataError(f"{path}: unsupported IDX element type 0x{magic[2]:02x} (only unsigned bytes, 0x08)")
+        if magic[3] != ndim:
+            raise DataError(f"{path}: IDX file has {magic[3]} dimensions, expected {ndim}")
+        shape = tuple(int(d) for d in np.frombuffer(reader.read(4 * ndim, "the dimensions"), ">u4"))
+        n_elements = int(np.prod(shape, dtype=np.int64))
+        if n_elements > MAX_ELEMENTS:
+            raise DataError(f"{path}: header declares {n_elements} elements, more than any plausible data set")
+        payload = reader.read(n_elements, f"a payload of shape {shape}")
+        if not reader.at_end():
+            raise DataError(f"{path}: data continues past the {n_elements} bytes its header declares")
+    finally:
+        reader.close()
+    if expected_sha256 is not None and reader.sha256.hexdigest() != expected_sha256:
+        raise DataError(
+            f"{path}: sha256 mismatch (got {reader.sha256.hexdigest()[:16]}..., expected {expected_sha256[:16]}...); "
+            "the file is corrupt or not the canonical one (--no-verify skips this check)"
+        )
+    return np.frombuffer(payload, np.uint8).reshape(shape)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images as uint8 rows (n, 784) and labels as int64 (n,), for training and test."""
+
+    name: str
+    source: Path
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+    @property
+    def n_inputs(self) -> int:
+        """Return the number of pixels per image (784 for MNIST)."""
+        return self.train_images.shape[1]
+
+
+def scale_pixels(images: np.ndarray, dtype: str) -> np.ndarray:
+    """Return uint8 pixels (n, p) scaled to [0, 1] in ``dtype``, C-contiguous."""
+    return np.ascontiguousarray(images, dtype=dtype) / np.asarray(255, dtype=dtype)
+
+
+def one_hot(labels: np.ndarray, dtype: str, n_classes: int = N_CLASSES) -> np.ndarray:
+    """Return labels (n,) one-hot encoded as (n, n_classes) in ``dtype``."""
+    return np.eye(n_classes, dtype=dtype)[labels]
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    """Return folder/name or folder/name.gz, whichever exists (plain first)."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _missing(folder: Path) -> list[str]:
+    """Return the canonical names of the IDX files absent from folder."""
+    return [name for name in FILES.values() if _find(folder, name) is None]
+
+
+def _fetch_with_torchvision(dataset: str, folder: Path) -> Path:
+    """Return the folder torchvision downloaded ``dataset``'s raw IDX files into (under ``folder``)."""
+    try:
+        from torchvision import datasets
+    except ImportError:
+        hint = (
+            " or `apt-get install dataset-fashion-mnist` and pass --data-dir /usr/share/datasets/fashion-mnist"
+            if dataset == "fashion-mnist"
+            else ""
+        )
+        raise DataError(
+            f"{dataset} IDX files not found in {folder}: put the four files ({', '.join(FILES.values())}, "
+            f"optionally .gz) there, or pass --data-dir DIR, or install torchvision (pip install -e '.[torch]') "
+            f"so they can be downloaded{hint}"
+        ) from None
+    cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}[dataset]
+    try:
+        for train in (True, False):
+            cls(root=str(folder), train=train, download=True)
+    except Exception as exc:  # torchvision raises many types (URLError, RuntimeError, ...)
+        raise DataError(
+            f"{dataset} IDX files not found in {folder} and the torchvision download failed: {exc}"
+        ) from None
+    return folder / cls.__name__ / "raw"
+
+
+def resolve_data_dir(dataset: str, data_dir: str | Path | None) -> Path:
+    """Return a folder holding all four IDX files of ``dataset``.
+
+    A folder the user names must hold them (it is never downloaded into). The
+    default folder falls back to a torchvision download, cached beside it.
+    """
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    if data_dir is not None:
+        folder = Path(data_dir)
+        if not folder.is_dir():
+            raise DataError(f"data folder {folder} does not exist")
+        missing = _missing(folder)
+        if missing:
+            raise DataError(f"data folder {folder} lacks {', '.join(missing)} (plain or .gz)")
+        return folder
+    folder = default_data_dir(dataset)
+    if not _missing(folder):
+        return folder
+    for cached in (folder / "MNIST" / "raw", folder / "FashionMNIST" / "raw"):
+        if cached.is_dir() and not _missing(cached):
+            return cached
+    return _fetch_with_torchvision(dataset, folder)
+
+
+def load_dataset(dataset: str = "mnist", data_dir: str | Path | None = None, verify: bool = True) -> Dataset:
+    """Return the training and test sets of ``dataset``, read from ``data_dir`` (see resolve_data_dir)."""
+    folder = resolve_data_dir(dataset, data_dir)
+    sums = known_checksums(dataset) if verify else {}
+    arrays = {}
+    for key, name in FILES.items():
+        ndim = 3 if key.endswith("images") else 1
+        arrays[key] = read_idx(_find(folder, name), ndim, sums.get(name) if verify else None)
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise DataError(f"{folder}: {split} set has {len(images)} images but {len(labels)} labels")
+        if labels.size and labels.max() >= N_CLASSES:
+            raise DataError(f"{folder}: {split} labels go up to {labels.max()}, expected classes 0-{N_CLASSES - 1}")
+        arrays[f"{split}_images"] = images.reshape(len(images), -1)
+        arrays[f"{split}_labels"] = labels.astype(np.int64)
+    return Dataset(name=dataset, source=folder, **arrays)

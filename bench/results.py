@@ -1,0 +1,82 @@
+"""Results files of ``backprop-bench run``: the schema version, atomic writes, safe reads.
+
+A results file is plain JSON (never pickle): ``schema``, ``kind``, ``created``,
+``config``, ``machine``, ``reference_check``, ``unavailable`` and
+``implementations`` (one object per kernel). Writes go to a temporary file in the
+same folder and are renamed over the target, so a killed process leaves either
+the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import BenchError
+
+SCHEMA = 1
+KIND = "backprop-bench run"
+STATUSES = ("ok", "parity-failed", "error", "diverged", "interrupted", "pending")
+
+
+def _finite(value):
+    """Return value with non-finite floats replaced by None, recursively (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_atomic(path: str | Path, document: dict) -> None:
+    """Write ``document`` as JSON to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    text = json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_writable(path: str | Path) -> Path:
+    """Return ``path`` once its folder exists and accepts a file, or raise BenchError."""
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(f"output path {path} is a folder; name a .json file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise BenchError(f"cannot write results to {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def read_run(path: str | Path) -> dict:
+    """Return a ``backprop-bench run`` results document, or raise BenchError naming the file."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text())
+    except OSError as exc:
+        raise BenchError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BenchError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
+    if not isinstance(document, dict) or document.get("kind") != KIND:
+        raise BenchError(f"{path}: not a backprop-bench run results file")
+    if document.get("schema") != SCHEMA:
+        raise BenchError(f"{path}: results schema {document.get('schema')!r} is not the supported {SCHEMA}")
+    if not isinstance(document.get("implementations"), list):
+        raise BenchError(f"{path}: results file has no 'implementations' list")
+    return document

@@ -1,0 +1,76 @@
+"""The summary of a run: one row per kernel, shared by the terminal table and the reports.
+
+Only kernels whose status is ``ok`` get timing figures and a speedup; the others
+show their status and message, never a time that could be mistaken for a result.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from rich.table import Table
+
+BASELINE = "loop"
+
+
+def summary_rows(document: dict) -> list[dict]:
+    """Return one dict per kernel: median/min/max epoch seconds, speedup over loop, accuracy, errors."""
+    rows = []
+    for entry in document["implementations"]:
+        ok = entry.get("status") == "ok" and entry.get("epoch_seconds")
+        times = entry.get("epoch_seconds") or []
+        accuracies = entry.get("test_accuracy") or []
+        rows.append(
+            {
+                "implementation": entry["name"],
+                "dtype": entry.get("dtype"),
+                "status": entry.get("status"),
+                "median_epoch_s": statistics.median(times) if ok else None,
+                "min_epoch_s": min(times) if ok else None,
+                "max_epoch_s": max(times) if ok else None,
+                "compile_s": entry.get("compile_seconds"),
+                "final_accuracy": accuracies[-1] if ok and accuracies else None,
+                "grad_max_rel_error": entry.get("grad_max_rel_error"),
+                "message": entry.get("message"),
+            }
+        )
+    base = next((r for r in rows if r["implementation"] == BASELINE and r["median_epoch_s"]), None)
+    for row in rows:
+        row["speedup_vs_loop"] = (
+            base["median_epoch_s"] / row["median_epoch_s"] if base and row["median_epoch_s"] else None
+        )
+    return rows
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def summary_table(document: dict, title: str | None = None) -> Table:
+    """Return a rich Table of :func:`summary_rows` for the terminal."""
+    table = Table(title=title, title_justify="left")
+    for column, justify in [
+        ("implementation", "left"),
+        ("median epoch s (min-max)", "right"),
+        ("speedup vs loop", "right"),
+        ("compile s", "right"),
+        ("final accuracy", "right"),
+        ("max grad error", "right"),
+        ("status", "left"),
+    ]:
+        table.add_column(column, justify=justify)
+    for row in summary_rows(document):
+        if row["median_epoch_s"] is None:
+            epoch = "-"
+        else:
+            epoch = f"{row['median_epoch_s']:.3f} ({row['min_epoch_s']:.3f}-{row['max_epoch_s']:.3f})"
+        table.add_row(
+            row["implementation"],
+            epoch,
+            _fmt(row["speedup_vs_loop"], ".1f") + ("x" if row["speedup_vs_loop"] else ""),
+            _fmt(row["compile_s"], ".2f"),
+            "-" if row["final_accuracy"] is None else f"{100 * row['final_accuracy']:.2f}%",
+            _fmt(row["grad_max_rel_error"], ".1e"),
+            row["status"],
+        )
+    return table
