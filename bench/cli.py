@@ -8,16 +8,21 @@ Exit statuses of ``run``: 0 every kernel ``ok``; 1 at least one kernel was not
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
 import implementations
+from bench.argtypes import integer, positive_float, positive_int, sizes
 from bench.data import DATASETS
 from bench.errors import BenchError
 from bench.harness import RunConfig
 from bench.run import EXIT_BAD_INPUT, EXIT_INTERRUPTED, default_out_path, execute
+
+# Modules that each define add_parser(commands) and set a handler(args, out, err) -> int.
+_SUBCOMMANDS: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,45 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-
-
-def _sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated layer widths like 784,30,10, got {text!r}"
-        ) from None
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected at least two positive layer widths, got {text!r}")
-    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,22 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--impl", action="append", metavar="NAME", help="kernel to run (repeatable; default: all available)"
     )
-    run.add_argument("--epochs", type=_positive_int, default=RunConfig.epochs, help="epochs (default: %(default)s)")
-    run.add_argument("--batch-size", type=_positive_int, default=RunConfig.batch_size, help="default: %(default)s")
-    run.add_argument("--eta", type=_positive_float, default=RunConfig.eta, help="learning rate (default: %(default)s)")
-    run.add_argument("--sizes", type=_sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
+    run.add_argument("--epochs", type=positive_int, default=RunConfig.epochs, help="epochs (default: %(default)s)")
+    run.add_argument("--batch-size", type=positive_int, default=RunConfig.batch_size, help="default: %(default)s")
+    run.add_argument("--eta", type=positive_float, default=RunConfig.eta, help="learning rate (default: %(default)s)")
+    run.add_argument("--sizes", type=sizes, default=[784, 30, 10], help="layer widths (default: 784,30,10)")
     run.add_argument(
-        "--seed", type=_int, default=RunConfig.seed, help="seed of the initial parameters (default: %(default)s)"
+        "--seed", type=integer, default=RunConfig.seed, help="seed of the initial parameters (default: %(default)s)"
     )
     run.add_argument("--shuffle", action="store_true", help="shuffle the training set each epoch (seeded by --seed)")
-    run.add_argument("--train-limit", type=_positive_int, metavar="N", help="use the first N training images only")
+    run.add_argument("--train-limit", type=positive_int, metavar="N", help="use the first N training images only")
     run.add_argument("--dataset", choices=DATASETS, default=RunConfig.dataset, help="default: %(default)s")
     run.add_argument("--data-dir", metavar="DIR", help="folder with the four IDX files (default: the shipped copy)")
     run.add_argument("--no-verify", action="store_true", help="skip the sha256 check of the data files")
     run.add_argument("--dtype", choices=implementations.DTYPES, default=RunConfig.dtype, help="default: %(default)s")
-    run.add_argument("--threads", type=_positive_int, metavar="N", help="pin BLAS and Numba to N threads")
+    run.add_argument("--threads", type=positive_int, metavar="N", help="pin BLAS and Numba to N threads")
     run.add_argument("--out", type=Path, metavar="PATH", help="results JSON (default: results/run-<time>.json)")
     run.set_defaults(handler=_cmd_run)
+    # Other subcommands live in their own modules, each with add_parser(commands).
+    for module in _SUBCOMMANDS:
+        importlib.import_module(module).add_parser(commands)
     return parser
 
 
@@ -148,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Off a terminal (a pipe, a file, CI logs) rich would wrap tables at 80 columns.
     out = Console() if sys.stdout.isatty() else Console(width=160)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     try:
         return args.handler(args, out, err)
     except (BenchError, implementations.UnknownImplementation) as exc:
