@@ -16,6 +16,7 @@ from bench.errors import BenchError
 from bench.harness import FD_RTOL, KernelResult, Reporter, RunConfig, prepare, reference_check, run_kernel
 from bench.machine import machine_info, pinned_threads
 from bench.results import KIND, SCHEMA, write_atomic
+from bench.roof import measure_roof
 
 EXIT_OK, EXIT_KERNEL_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -62,6 +63,7 @@ def execute(config: RunConfig, out: Path, reporter: Reporter, data: Dataset | No
     document["data_source"] = str(data.source)
     with pinned_threads(config.threads):
         document["machine"] = machine_info()
+        document["roof"] = measure_roof(config.dtype)
         fd_error = reference_check(config.seed)
         document["reference_check"] = {"finite_difference_max_rel_error": fd_error, "rtol": FD_RTOL}
         write_atomic(out, document)
