@@ -1,0 +1,146 @@
+"""`backprop-bench run` end to end on a small training subset, and its handling of bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+
+import implementations
+from bench.cli import main
+from implementations import vectorized
+
+SMALL = ["--train-limit", "300", "--epochs", "2", "--batch-size", "50"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Return (exit status, stdout, stderr) of the CLI called in-process."""
+    try:
+        status = main(list(args))
+    except SystemExit as exc:  # argparse exits for option errors
+        status = exc.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_run_writes_results_and_all_kernels_agree(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    status, stdout, _ = run_cli(capsys, "run", *SMALL, "--out", str(out))
+    assert status == 0
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == 1 and doc["kind"] == "backprop-bench run"
+    assert doc["config"]["sizes"] == [784, 30, 10] and doc["config"]["train_limit"] == 300
+    assert doc["config"]["dtype"] == "float64"
+    assert doc["machine"]["cpu_model"] and doc["machine"]["versions"]["numpy"]
+    assert doc["reference_check"]["finite_difference_max_rel_error"] <= 1e-6
+    entries = {e["name"]: e for e in doc["implementations"]}
+    assert set(entries) == set(implementations.available())
+    accuracies = {name: tuple(e["test_accuracy"]) for name, e in entries.items()}
+    assert len(set(accuracies.values())) == 1, accuracies
+    for name, entry in entries.items():
+        assert entry["status"] == "ok", entry
+        assert len(entry["epoch_seconds"]) == 2 and all(t > 0 for t in entry["epoch_seconds"])
+        assert all(0 <= a <= 1 for a in entry["test_accuracy"])
+        assert entry["grad_max_rel_error"] <= 1e-10
+        assert name in stdout
+
+
+def test_same_seed_same_results(tmp_path, capsys):
+    """Reproducibility: parameters (through accuracies) are identical across runs, timings aside."""
+    runs = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.json"
+        assert run_cli(capsys, "run", *SMALL, "--impl", "numba", "--shuffle", "--seed", "7", "--out", str(out))[0] == 0
+        runs.append(json.loads(out.read_text())["implementations"][0]["test_accuracy"])
+    assert runs[0] == runs[1]
+
+
+def test_console_script_runs(tmp_path):
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "bench.cli", "run", "--impl", "vectorized", *SMALL, "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "vectorized" in done.stdout and out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "--epochs: expected a positive integer"),
+        (["--batch-size", "-3"], "--batch-size: expected a positive integer"),
+        (["--eta", "fast"], "--eta: expected a positive number"),
+        (["--sizes", "784,x,10"], "--sizes: expected comma-separated"),
+        (["--impl", "nope"], "unknown implementation 'nope'; known: loop"),
+        (["--sizes", "100,30,10"], "--sizes starts with 100 inputs"),
+        (["--sizes", "784,30,7"], "ends with 7 outputs"),
+        (["--train-limit", "70000"], "exceeds the 60000 training images"),
+        (["--dataset", "cifar"], "invalid choice: 'cifar'"),
+        (["--data-dir", "/nonexistent/folder"], "does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    status, _, err = run_cli(capsys, "run", "--epochs", "1", "--out", str(tmp_path / "r.json"), *args)
+    assert status == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_data_dir_without_files_is_an_error(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "run", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r.json"))
+    assert status == 2 and "lacks" in err
+
+
+def test_unwritable_output_is_reported_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    status, _, err = run_cli(capsys, "run", *SMALL, "--out", str(blocker / "sub" / "r.json"))
+    assert status == 2 and "cannot write results" in err
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """Let a test register kernels of its own without leaking them into other tests."""
+    monkeypatch.setattr(implementations, "_MODULES", dict(implementations._MODULES))
+    monkeypatch.setattr(implementations, "_loaded", dict(implementations._loaded))
+    return implementations.register
+
+
+def fake_kernel(name: str, gradients) -> types.ModuleType:
+    module = types.ModuleType(f"fake_{name}")
+    module.name, module.gradients, module.predict = name, gradients, vectorized.predict
+    return module
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the diverging kernel's NaNs
+def test_failing_kernels_are_isolated_and_never_timed(tmp_path, capsys, registry):
+    def off_by_a_bit(params, X, Y):
+        g = vectorized.gradients(params, X, Y)
+        g.weights[0] *= 1 + 1e-6  # a subtle scale error, far below what accuracy would show
+        return g
+
+    def raises(params, X, Y):
+        raise RuntimeError("kernel bug")
+
+    def explodes(params, X, Y):
+        g = vectorized.gradients(params, X, Y)
+        if len(X) == 50:  # agrees on the probe (100 and 10 examples), blows up in training (50)
+            g.weights[-1][:] = np.inf
+        return g
+
+    for name, fn in [("wrong", off_by_a_bit), ("crash", raises), ("nan", explodes)]:
+        registry(fake_kernel(name, fn))
+    out = tmp_path / "r.json"
+    args = ["--impl", "wrong", "--impl", "crash", "--impl", "nan", "--impl", "vectorized"]
+    status, stdout, _ = run_cli(capsys, "run", *SMALL, *args, "--out", str(out))
+    assert status == 1
+    entries = {e["name"]: e for e in json.loads(out.read_text())["implementations"]}
+    assert entries["wrong"]["status"] == "parity-failed" and entries["wrong"]["epoch_seconds"] == []
+    assert entries["crash"]["status"] == "error" and "kernel bug" in entries["crash"]["message"]
+    assert entries["nan"]["status"] == "diverged" and entries["nan"]["diverged_epoch"] == 0
+    assert entries["vectorized"]["status"] == "ok"
+    assert "parity-failed" in stdout
