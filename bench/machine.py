@@ -103,6 +103,11 @@ def pinned_threads(n: int | None) -> Iterator[None]:
     except ImportError:
         numba = None
     previous = numba.get_num_threads() if numba else None
+    # threadpoolctl limits only the libraries already loaded. Numba's np.dot calls
+    # SciPy's own OpenBLAS, which loads lazily (at the first JIT compile), and left
+    # unpinned it ran 2 threads on a busy 2-core machine: 30x slower per call.
+    with contextlib.suppress(ImportError):
+        import scipy.linalg  # noqa: F401
     with threadpool_limits(limits=n):
         if numba:
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))

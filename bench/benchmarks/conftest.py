@@ -1,0 +1,237 @@
+"""pytest-benchmark set-up: options, the shared workload, parity gating, machine metadata.
+
+Settings (a command-line option wins over its environment variable):
+
+=======================  =============================  ==========================================
+option                   environment variable           meaning
+=======================  =============================  ==========================================
+``--bench-size``         ``BACKPROP_BENCH_SIZE``        training images per timed epoch: ``small``
+                                                        (2,000, the default), ``full`` (60,000) or N
+``--bench-dtype``        ``BACKPROP_BENCH_DTYPES``      comma list (default: every dtype the kernel
+                                                        declares a tolerance for)
+``--bench-threads``      ``BACKPROP_BENCH_THREADS``     pin BLAS and Numba to N threads
+``--bench-epoch-rounds`` ``BACKPROP_BENCH_EPOCH_ROUNDS`` timed epochs per kernel (default 5)
+=======================  =============================  ==========================================
+
+Benchmarks are timed only under ``--benchmark-only`` (or ``--benchmark-enable``).
+Otherwise, as in a plain ``pytest`` run, they are disabled and each runs once as a
+smoke test on a tiny workload. This is decided in ``pytest_configure``, which runs
+before pytest-benchmark's (that one is ``trylast``), because pytest-benchmark
+refuses ``--benchmark-only`` together with ``--benchmark-disable`` and so the
+disabling cannot live in ``addopts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import implementations
+from bench import machine as bench_machine
+from bench.data import load_dataset
+from bench.errors import BenchError
+from bench.harness import KernelResult, RunConfig, Workload, _check_parity, prepare
+from bench.machine import pinned_threads
+
+SIZES = [784, 30, 10]
+SEED = 1
+SIZE_PRESETS = {"small": 2_000, "full": 60_000}
+# With benchmarks disabled (plain `pytest`) each benchmark runs once, on this many images.
+SMOKE_SIZE = 300
+DEFAULT_EPOCH_ROUNDS = 5
+_OPTIONS = {
+    "bench_size": ("--bench-size", "BACKPROP_BENCH_SIZE"),
+    "bench_dtype": ("--bench-dtype", "BACKPROP_BENCH_DTYPES"),
+    "bench_threads": ("--bench-threads", "BACKPROP_BENCH_THREADS"),
+    "bench_epoch_rounds": ("--bench-epoch-rounds", "BACKPROP_BENCH_EPOCH_ROUNDS"),
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("backprop-bench")
+    group.addoption("--bench-size", metavar="SIZE", help="training images per epoch: small, full or N")
+    group.addoption("--bench-dtype", metavar="LIST", help="comma list of dtypes (default: all with a tolerance)")
+    group.addoption("--bench-threads", metavar="N", help="pin BLAS and Numba to N threads")
+    group.addoption("--bench-epoch-rounds", metavar="N", help=f"timed epochs (default {DEFAULT_EPOCH_ROUNDS})")
+
+
+def _setting(config: pytest.Config, dest: str) -> str | None:
+    _, variable = _OPTIONS[dest]
+    value = config.getoption(dest)
+    return value if value is not None else (os.environ.get(variable) or None)
+
+
+def _positive(config: pytest.Config, dest: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        option, variable = _OPTIONS[dest]
+        raise pytest.UsageError(f"{option} / {variable} must be a positive integer, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved benchmark settings of this session."""
+
+    timing: bool
+    train_size: int
+    dtypes: tuple[str, ...] | None
+    threads: int | None
+    epoch_rounds: int
+
+
+def _settings(config: pytest.Config) -> Settings:
+    timing = bool(config.getoption("benchmark_only") or config.getoption("benchmark_enable"))
+    size = _setting(config, "bench_size") or "small"
+    train_size = SIZE_PRESETS.get(size) or _positive(config, "bench_size", size)
+    train_size = min(train_size, SIZE_PRESETS["full"])
+    dtypes = _setting(config, "bench_dtype")
+    if dtypes is not None:
+        dtypes = tuple(d.strip() for d in dtypes.split(",") if d.strip())
+        unknown = set(dtypes) - set(implementations.DTYPES)
+        if unknown:
+            raise pytest.UsageError(f"--bench-dtype: unknown {sorted(unknown)}; known: {list(implementations.DTYPES)}")
+    threads = _setting(config, "bench_threads")
+    rounds = _setting(config, "bench_epoch_rounds")
+    return Settings(
+        timing=timing,
+        train_size=train_size if timing else min(train_size, SMOKE_SIZE),
+        dtypes=dtypes,
+        threads=_positive(config, "bench_threads", threads) if threads else None,
+        epoch_rounds=_positive(config, "bench_epoch_rounds", rounds) if rounds else DEFAULT_EPOCH_ROUNDS,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config._backprop_bench = _settings(config)
+    if not config._backprop_bench.timing:
+        # A smoke run: every benchmark body runs once, untimed.
+        config.option.benchmark_disable = True
+    elif (
+        config.getoption("benchmark_json")
+        or config.getoption("benchmark_save")
+        or config.getoption("benchmark_autosave")
+    ):
+        # Raw timings make `backprop-bench compare` a statistical test, not a guess from summaries.
+        config.option.benchmark_save_data = True
+
+
+def settings_of(config: pytest.Config) -> Settings:
+    """Return this session's Settings."""
+    return config._backprop_bench
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize every benchmark over (implementation, dtype), with ids like ``numba-float64``."""
+    if not {"impl_name", "dtype"} <= set(metafunc.fixturenames):
+        return
+    wanted = settings_of(metafunc.config).dtypes
+    cases = [
+        pytest.param(name, dtype, id=f"{name}-{dtype}")
+        for name in implementations.available()
+        for dtype in implementations.DTYPES
+        if dtype in implementations.get(name).rtol and (wanted is None or dtype in wanted)
+    ]
+    metafunc.parametrize(("impl_name", "dtype"), cases)
+
+
+def source_fingerprint() -> dict:
+    """Return where the ``implementations`` package was imported from and a sha256 of its .py files.
+
+    ``backprop-bench compare --against`` checks this to prove each side ran its own kernels.
+    """
+    folder = Path(implementations.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return {"path": str(folder), "sha256": digest.hexdigest()}
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Add CPU flags, BLAS and Numba threading, versions and this run's settings to the saved JSON."""
+    settings = settings_of(config)
+    with pinned_threads(settings.threads):
+        info = bench_machine.machine_info()
+    machine_info["cpu_model"] = info["cpu_model"]
+    machine_info["backprop_bench"] = {
+        **info,
+        "threads": settings.threads,
+        "train_size": settings.train_size,
+        "epoch_rounds": settings.epoch_rounds,
+        "implementations_source": source_fingerprint(),
+        "unavailable": implementations.unavailable(),
+    }
+
+
+@pytest.fixture(scope="session")
+def settings(request: pytest.FixtureRequest) -> Settings:
+    return settings_of(request.config)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pinned(settings: Settings):
+    with pinned_threads(settings.threads):
+        yield
+
+
+@pytest.fixture(scope="session")
+def dataset():
+    try:
+        return load_dataset("mnist")
+    except BenchError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A kernel that passed its parity check, with the numbers measured on the way."""
+
+    impl: implementations.Implementation
+    work: Workload
+    config: RunConfig
+    compile_s: float
+    grad_max_rel_error: float
+    step_max_rel_error: float
+
+
+@pytest.fixture(scope="session")
+def checked_kernel(dataset, settings):
+    """Return check(name, dtype) -> Checked; compiles and parity-checks each kernel once per session.
+
+    A kernel that disagrees with the reference fails every benchmark that asks for it,
+    so nothing wrong is ever timed (the same check as ``backprop-bench run``).
+    """
+    workloads: dict[str, tuple[RunConfig, Workload]] = {}
+    outcomes: dict[tuple[str, str], Checked | str] = {}
+
+    def check(name: str, dtype: str) -> Checked:
+        if dtype not in workloads:
+            config = RunConfig(impls=[], sizes=SIZES, seed=SEED, dtype=dtype, train_limit=settings.train_size)
+            workloads[dtype] = config, prepare(config, dataset)
+        config, work = workloads[dtype]
+        if (name, dtype) not in outcomes:
+            impl = implementations.get(name)
+            result = KernelResult(name=name, dtype=dtype, rtol=impl.rtol[dtype])
+            start = time.perf_counter()
+            impl.warm_up(SIZES, dtype)
+            compile_s = time.perf_counter() - start
+            ok = _check_parity(impl, work, config, result)
+            outcomes[name, dtype] = (
+                Checked(impl, work, config, compile_s, result.grad_max_rel_error, result.step_max_rel_error)
+                if ok
+                else f"{name} ({dtype}) {result.message}; not timed"
+            )
+        outcome = outcomes[name, dtype]
+        if isinstance(outcome, str):
+            pytest.fail(outcome, pytrace=False)
+        return outcome
+
+    return check

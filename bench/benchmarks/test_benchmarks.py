@@ -1,0 +1,77 @@
+"""The timed work: mini-batch gradients, one training epoch, prediction over the test set.
+
+Every benchmark is parametrized over (implementation, dtype) by conftest.py and
+asks ``checked_kernel`` first, so a kernel is compiled (timed on its own, as
+``compile_s``) and parity-checked against the float64 reference before anything
+of it is timed. ``extra_info`` carries what belongs beside a time; the frame
+loader (:mod:`bench.frame`) reads it back.
+
+Run with ``pytest --benchmark-only`` (see README); ``-k numba`` selects one kernel.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import implementations
+from bench.flops import epoch_flops, forward_flops, gradient_flops
+
+GRADIENT_BATCHES = (10, 100)
+
+
+def _record(benchmark, checked, name: str, n: int, gflop: float, batch_size: int | None) -> None:
+    """Fill extra_info (checked: the conftest's Checked) for one benchmark; GFLOP/s is known only once it was timed."""
+    benchmark.extra_info.update(
+        implementation=checked.impl.name,
+        benchmark=name,
+        dtype=checked.config.dtype,
+        batch_size=batch_size,
+        n_examples=n,
+        sizes=checked.config.sizes,
+        compile_s=checked.compile_s,
+        grad_max_rel_error=checked.grad_max_rel_error,
+        step_max_rel_error=checked.step_max_rel_error,
+        rtol=checked.impl.rtol[checked.config.dtype],
+        gflop=gflop,
+    )
+    if benchmark.stats is not None:
+        benchmark.extra_info["gflops"] = gflop / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("batch_size", GRADIENT_BATCHES, ids=[f"batch{b}" for b in GRADIENT_BATCHES])
+def test_gradients(benchmark, checked_kernel, impl_name, dtype, batch_size):
+    checked = checked_kernel(impl_name, dtype)
+    X, Y = checked.work.X[:batch_size], checked.work.Y[:batch_size]
+    benchmark.group = f"gradients batch={batch_size} {dtype}"
+    nabla = benchmark(checked.impl.gradients, checked.work.params0, X, Y)
+    assert nabla.dtype == checked.work.params0.dtype
+    gflop = gradient_flops(checked.config.sizes, batch_size) / 1e9
+    _record(benchmark, checked, "gradients", batch_size, gflop, batch_size)
+
+
+def test_epoch(benchmark, checked_kernel, settings, impl_name, dtype):
+    checked = checked_kernel(impl_name, dtype)
+    work, config = checked.work, checked.config
+    benchmark.group = f"epoch n={len(work.X)} {dtype}"
+    # warm_up already compiled the kernel, so no warm-up rounds: every round is one
+    # full epoch from the same initial parameters (train_epoch never modifies them).
+    params = benchmark.pedantic(
+        checked.impl.train_epoch,
+        args=(work.params0, work.X, work.Y, config.batch_size, config.eta),
+        rounds=settings.epoch_rounds,
+        iterations=1,
+        warmup_rounds=0,
+    )
+    assert params.is_finite()
+    _record(benchmark, checked, "epoch", len(work.X), epoch_flops(config.sizes, len(work.X)) / 1e9, config.batch_size)
+    benchmark.extra_info["accuracy"] = implementations.accuracy(checked.impl.predict(params, work.X_test), work.y_test)
+
+
+def test_predict(benchmark, checked_kernel, impl_name, dtype):
+    checked = checked_kernel(impl_name, dtype)
+    work = checked.work
+    benchmark.group = f"predict n={len(work.X_test)} {dtype}"
+    labels = benchmark(checked.impl.predict, work.params0, work.X_test)
+    assert labels.shape == (len(work.X_test),)
+    gflop = forward_flops(checked.config.sizes, len(work.X_test)) / 1e9
+    _record(benchmark, checked, "predict", len(work.X_test), gflop, None)
