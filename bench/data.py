@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ N_CLASSES = 10
 MAX_ELEMENTS = 2**31
 _UBYTE = 0x08
 _GZIP_MAGIC = b"\x1f\x8b"
+_CHUNK = 1 << 20
 
 
 def default_data_dir(dataset: str) -> Path:
@@ -73,15 +75,26 @@ class _Reader:
         self._raw = raw
 
     def read(self, n: int, what: str) -> bytes:
-        """Return exactly n bytes, or raise DataError naming what was cut short."""
+        """Return exactly n bytes, or raise DataError naming what was cut short.
+
+        Reads in chunks, so memory grows with what the file really holds, not with
+        what its header claims.
+        """
+        chunks, remaining = [], n
         try:
-            chunk = self.file.read(n)
+            while remaining:
+                chunk = self.file.read(min(remaining, _CHUNK))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
         except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{self.path}: corrupt compressed data ({exc})") from None
-        if len(chunk) != n:
-            raise DataError(f"{self.path}: truncated: {what} needs {n} bytes, only {len(chunk)} present")
-        self.sha256.update(chunk)
-        return chunk
+        if remaining:
+            raise DataError(f"{self.path}: truncated: {what} needs {n} bytes, only {n - remaining} present")
+        data = b"".join(chunks)
+        self.sha256.update(data)
+        return data
 
     def at_end(self) -> bool:
         """Return True when no byte follows what has been read."""
@@ -113,7 +126,7 @@ def read_idx(path: str | Path, ndim: int, expected_sha256: str | None = None) ->
         if magic[3] != ndim:
             raise DataError(f"{path}: IDX file has {magic[3]} dimensions, expected {ndim}")
         shape = tuple(int(d) for d in np.frombuffer(reader.read(4 * ndim, "the dimensions"), ">u4"))
-        n_elements = int(np.prod(shape, dtype=np.int64))
+        n_elements = math.prod(shape)  # Python ints: a hostile header cannot overflow it
         if n_elements > MAX_ELEMENTS:
             raise DataError(f"{path}: header declares {n_elements} elements, more than any plausible data set")
         payload = reader.read(n_elements, f"a payload of shape {shape}")
@@ -169,6 +182,10 @@ def _missing(folder: Path) -> list[str]:
     return [name for name in FILES.values() if _find(folder, name) is None]
 
 
+# Where torchvision.datasets keeps each data set's raw IDX files: root/<class name>/raw.
+_TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+
+
 def _fetch_with_torchvision(dataset: str, folder: Path) -> Path:
     """Return the folder torchvision downloaded ``dataset``'s raw IDX files into (under ``folder``)."""
     try:
@@ -186,13 +203,14 @@ def _fetch_with_torchvision(dataset: str, folder: Path) -> Path:
         ) from None
     cls = {"mnist": datasets.MNIST, "fashion-mnist": datasets.FashionMNIST}[dataset]
     try:
-        for train in (True, False):
-            cls(root=str(folder), train=train, download=True)
+        # One call fetches all four files (train=False only picks which split it then parses);
+        # where they already lie in folder/<class name>/raw, torchvision reads them and downloads nothing.
+        cls(root=str(folder), train=False, download=True)
     except Exception as exc:  # torchvision raises many types (URLError, RuntimeError, ...)
         raise DataError(
             f"{dataset} IDX files not found in {folder} and the torchvision download failed: {exc}"
         ) from None
-    return folder / cls.__name__ / "raw"
+    return folder / _TORCHVISION_FOLDER[dataset] / "raw"
 
 
 def resolve_data_dir(dataset: str, data_dir: str | Path | None) -> Path:
@@ -214,9 +232,9 @@ def resolve_data_dir(dataset: str, data_dir: str | Path | None) -> Path:
     folder = default_data_dir(dataset)
     if not _missing(folder):
         return folder
-    for cached in (folder / "MNIST" / "raw", folder / "FashionMNIST" / "raw"):
-        if cached.is_dir() and not _missing(cached):
-            return cached
+    cached = folder / _TORCHVISION_FOLDER[dataset] / "raw"
+    if cached.is_dir() and not _missing(cached):
+        return cached
     return _fetch_with_torchvision(dataset, folder)
 
 

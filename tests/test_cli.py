@@ -74,7 +74,7 @@ def test_console_script_runs(tmp_path):
         (["--batch-size", "-3"], "--batch-size: expected a positive integer"),
         (["--eta", "fast"], "--eta: expected a positive number"),
         (["--sizes", "784,x,10"], "--sizes: expected comma-separated"),
-        (["--impl", "nope"], "unknown implementation 'nope'; known: loop"),
+        (["--impl", "nope"], "unknown implementation 'nope'; known: "),
         (["--sizes", "100,30,10"], "--sizes starts with 100 inputs"),
         (["--sizes", "784,30,7"], "ends with 7 outputs"),
         (["--train-limit", "70000"], "exceeds the 60000 training images"),

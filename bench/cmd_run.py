@@ -1,0 +1,144 @@
+"""The ``run`` subcommand: options, resume, signals, and the closing table.
+
+Exit statuses: 0 every kernel ``ok``; 1 at least one kernel was not ``ok``
+(parity-failed, error, diverged); 2 bad input (options, data, paths, a results
+file that cannot be resumed); 130 interrupted by Ctrl-C, 143 by SIGTERM, with
+every finished epoch saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
+from dataclasses import fields
+from pathlib import Path
+
+from rich.console import Console
+
+import implementations
+from bench.argtypes import integer, positive_float, positive_int, sizes
+from bench.data import DATASETS
+from bench.errors import BenchError
+from bench.harness import RunConfig
+from bench.run import EXIT_INTERRUPTED, default_out_path, execute
+
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+def add_parser(commands) -> None:
+    """Add ``run`` to the subcommands. Options default to None so --resume can tell which were given."""
+    run = commands.add_parser(
+        "run",
+        help="check and train kernels, time every epoch, save a results file",
+        description="Train each kernel from the same initial parameters in the same batch order, "
+        "after checking its gradients against the float64 reference.",
+    )
+    d = RunConfig
+    run.add_argument("--impl", dest="impls", action="append", metavar="NAME", help="kernel (repeatable; default: all)")
+    run.add_argument("--epochs", type=positive_int, help=f"epochs (default: {d.epochs})")
+    run.add_argument("--batch-size", type=positive_int, help=f"mini-batch size (default: {d.batch_size})")
+    run.add_argument("--eta", type=positive_float, help=f"learning rate (default: {d.eta})")
+    run.add_argument("--sizes", type=sizes, help="layer widths (default: 784,30,10)")
+    run.add_argument("--seed", type=integer, help=f"seed of the initial parameters and --shuffle (default: {d.seed})")
+    run.add_argument("--shuffle", action="store_true", default=None, help="a seeded permutation every epoch")
+    run.add_argument("--train-limit", type=positive_int, metavar="N", help="use the first N training images only")
+    run.add_argument("--dataset", choices=DATASETS, help=f"(default: {d.dataset})")
+    run.add_argument("--data-dir", metavar="DIR", help="folder with the four IDX files (default: the shipped copy)")
+    run.add_argument(
+        "--no-verify", dest="verify_data", action="store_false", default=None, help="skip the data's sha256 check"
+    )
+    run.add_argument("--dtype", choices=implementations.DTYPES, help=f"(default: {d.dtype})")
+    run.add_argument("--threads", type=positive_int, metavar="N", help="pin BLAS and Numba to N threads")
+    run.add_argument("--out", type=Path, metavar="PATH", help="results JSON (default: results/run-<time>.json)")
+    run.add_argument(
+        "--resume",
+        type=Path,
+        metavar="PATH",
+        help="continue an interrupted run: keep its finished kernels, rerun the others (writes back to PATH)",
+    )
+    run.set_defaults(handler=handle)
+
+
+def _select(requested: list[str] | None, err: Console) -> list[str]:
+    """Return the kernels to run, or raise for an unknown or unavailable name."""
+    if requested is None:
+        for name, reason in implementations.unavailable().items():
+            err.print(f"note: {name} is not available ({reason}); skipped", markup=False, highlight=False)
+        return implementations.available()
+    for name in requested:
+        implementations.get(name)  # raises UnknownImplementation naming the known ones
+    return list(dict.fromkeys(requested))
+
+
+def _config(args: argparse.Namespace, err: Console, previous: dict | None) -> RunConfig:
+    """Return the run's configuration: the options given, or the resumed run's (which they must match)."""
+    names = [f.name for f in fields(RunConfig)]
+    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if previous is None:
+        return RunConfig(**{**given, "impls": _select(given.get("impls"), err)})
+    stored = previous.get("config")
+    if not isinstance(stored, dict) or set(stored) != set(names):
+        raise BenchError(f"{args.resume}: its configuration does not match this version's options; cannot resume")
+    for name, value in given.items():
+        if stored[name] != value:
+            raise BenchError(
+                f"--resume {args.resume}: configuration mismatch: the run used {name}={stored[name]!r}, "
+                f"this command gives {value!r}"
+            )
+    for name in stored["impls"]:
+        implementations.get(name)
+    return RunConfig(**stored)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered as an interrupt so the harness saves what it has."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` inside the block (main thread only)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run ``backprop-bench run``; return its exit status."""
+    from bench.progress import RichReporter
+    from bench.results import check_writable, read_run
+    from bench.summary import summary_table
+
+    previous = read_run(args.resume) if args.resume else None
+    config = _config(args, err, previous)
+    path = check_writable(args.out or args.resume or default_out_path())
+    try:
+        with _sigterm_interrupts(), RichReporter(err) as reporter:
+            document, status = execute(config, path, reporter, previous=previous)
+    except KeyboardInterrupt as exc:
+        where = getattr(exc, "where", None)
+        if getattr(exc, "document", None) is None:
+            err.print("interrupted before any kernel ran; nothing to save", markup=False, highlight=False)
+        else:
+            entry = next((e for e in exc.document["implementations"] if e["name"] == where), None)
+            done = f" in {where} after {len(entry['epoch_seconds'])} of {config.epochs} epochs" if entry else ""
+            err.print(
+                f"interrupted{done}: results so far saved to {path}; continue with: backprop-bench run --resume {path}",
+                markup=False,
+                highlight=False,
+            )
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+    out.print(summary_table(document))
+    err.print(f"results saved to {path}", markup=False, highlight=False)
+    return status
