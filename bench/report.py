@@ -1,0 +1,643 @@
+"""``backprop-bench report``: results files in, one page of tables and plots out.
+
+Reads any mix of ``backprop-bench run`` files, ``backprop-bench sweep`` files and
+pytest-benchmark JSON (files or folders of them) and writes, into one folder:
+``report.html`` (self-contained: the plots are embedded as data URIs, nothing is
+fetched), ``report.md`` (the same content, linking the PNG files), one PNG per
+plot and one CSV per table with the unformatted numbers.
+
+Every number stays with the file it came from: results from different files or
+machines are shown side by side and never averaged together. Kernels that are not
+``ok`` (parity-failed, error, diverged, interrupted) are listed with their status
+and never ranked or plotted as a timing. Every string taken from a results file
+is HTML-escaped before it reaches the page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+
+from bench import plots
+from bench.errors import BenchError
+from bench.frame import KIND_RUN, expand, kind_of, read_json, rows_of, run_rows
+from bench.summary import summary_rows
+from bench.sweep import KIND as SWEEP_KIND
+from bench.sweep import read_sweep
+
+DEFAULT_TARGET = 0.9
+
+
+@dataclass
+class Inputs:
+    """Parsed results, each document paired with the short label the report shows for its file."""
+
+    runs: list[tuple[str, dict]] = field(default_factory=list)
+    sweeps: list[tuple[str, dict]] = field(default_factory=list)
+    pytest: list[tuple[str, dict]] = field(default_factory=list)
+    benchmarks: pd.DataFrame | None = None
+
+
+def _labels(files: list[Path]) -> list[str]:
+    """Return the file names, or the paths as given where two files share a name."""
+    names = [f.name for f in files]
+    return [f.name if names.count(f.name) == 1 else str(f) for f in files]
+
+
+def load_inputs(paths: list[str | Path]) -> Inputs:
+    """Return every results file parsed and checked, or raise BenchError naming the first bad one."""
+    files = expand(paths)
+    inputs, frames = Inputs(), []
+    for path, label in zip(files, _labels(files)):
+        document = read_json(path)
+        if document.get("kind") == SWEEP_KIND:
+            read_sweep(path, document)
+            if not any(point.get("implementations") for point in document["points"]):
+                raise BenchError(f"{path}: sweep file has no measured points (nothing to report)")
+            inputs.sweeps.append((label, document))
+        elif kind_of(document, path) == KIND_RUN:
+            if not document["implementations"]:
+                raise BenchError(f"{path}: run file lists no implementations (nothing to report)")
+            inputs.runs.append((label, document))
+        else:
+            rows = rows_of(path)
+            if not rows:
+                raise BenchError(f"{path}: pytest-benchmark file holds no benchmarks (nothing to report)")
+            frames.append(pd.DataFrame(rows).assign(label=label))
+            inputs.pytest.append((label, document))
+    if frames:
+        inputs.benchmarks = pd.concat(frames, ignore_index=True)
+    return inputs
+
+
+def _hostname(document: dict) -> str | None:
+    return (document.get("machine") or {}).get("hostname")
+
+
+def _roof(document: dict) -> float | None:
+    return (document.get("roof") or {}).get("gflops")
+
+
+# Tables: raw numbers, one row per implementation x file (these are also the CSVs).
+
+
+def summary_table(runs: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Return the summary rows of every run file, ok kernels ranked by median epoch time within their file."""
+    frames = []
+    for label, document in runs:
+        rows = pd.DataFrame(summary_rows(document))
+        rows.insert(0, "label", label)
+        rows.insert(1, "machine", _hostname(document))
+        ok = rows["median_epoch_s"].notna() & (rows["status"] == "ok")
+        rows["rank"] = rows.loc[ok, "median_epoch_s"].rank(method="min").astype("Int64")
+        frames.append(rows.sort_values(["rank", "implementation"], na_position="last"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def epochs_table(runs: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Return one row per kernel x epoch: epoch seconds, cumulative seconds, test accuracy after it."""
+    rows = []
+    for label, document in runs:
+        for entry in document["implementations"]:
+            seconds, accuracies = entry.get("epoch_seconds") or [], entry.get("test_accuracy") or []
+            total = 0.0
+            for epoch, (s, a) in enumerate(zip(seconds, accuracies)):
+                total += s
+                row = {"label": label, "implementation": entry["name"], "status": entry.get("status"), "epoch": epoch}
+                rows.append(row | {"epoch_seconds": s, "cumulative_seconds": total, "test_accuracy": a})
+    columns = ["label", "implementation", "status", "epoch", "epoch_seconds", "cumulative_seconds", "test_accuracy"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def time_to_accuracy_table(runs: list[tuple[str, dict]], target: float) -> pd.DataFrame:
+    """Return training seconds (compile excluded and included) until test accuracy first reaches ``target``.
+
+    Only the timed epochs count (evaluation is never timed), as in MLPerf's and
+    DAWNBench's time-to-accuracy; kernels that are not ``ok`` are not ranked.
+    """
+    rows = []
+    for label, document in runs:
+        for entry in document["implementations"]:
+            row = {"label": label, "implementation": entry["name"], "status": entry.get("status"), "target": target}
+            row |= {"epochs": None, "seconds_excl_compile": None, "seconds_incl_compile": None}
+            seconds, accuracies = entry.get("epoch_seconds") or [], entry.get("test_accuracy") or []
+            hit = next((k for k, a in enumerate(accuracies) if a is not None and a >= target), None)
+            if entry.get("status") != "ok":
+                row["note"] = f"{entry.get('status')}: not ranked"
+            elif hit is None:
+                best = max((a for a in accuracies if a is not None), default=0.0)
+                row["note"] = f"not reached in {len(accuracies)} epochs (best {100 * best:.2f}%)"
+            else:
+                compile_s = entry.get("compile_seconds") or 0.0
+                row |= {"epochs": hit + 1, "seconds_excl_compile": sum(seconds[: hit + 1]), "note": ""}
+                row["seconds_incl_compile"] = row["seconds_excl_compile"] + compile_s
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    table["rank"] = table.groupby("label")["seconds_excl_compile"].rank(method="min").astype("Int64")
+    return table.sort_values(["label", "rank", "implementation"], na_position="last", ignore_index=True)
+
+
+def efficiency_table(runs: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Return achieved GFLOP/s per ok kernel (FLOPs from bench.frame) and its fraction of its file's roof."""
+    frames = []
+    for label, document in runs:
+        rows = pd.DataFrame(run_rows(document, label))
+        rows = rows[(rows["status"] == "ok") & rows["gflops"].notna()]
+        roof = _roof(document)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "label": label,
+                    "machine": rows["machine"],
+                    "implementation": rows["implementation"],
+                    "dtype": rows["dtype"],
+                    "gflop_per_epoch": rows["gflop"],
+                    "median_epoch_s": rows["median_s"],
+                    "gflops": rows["gflops"],
+                    "roof_gflops": roof,
+                    "fraction_of_roof": rows["gflops"] / roof if roof else None,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True).sort_values(["label", "gflops"], ascending=[True, False])
+
+
+def scaling_table(sweeps: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Return one row per sweep point x kernel x axis it lies on, with cost and work per step and per epoch."""
+    rows = []
+    for label, document in sweeps:
+        config, roof = document.get("config") or {}, _roof(document)
+        for point in document["points"]:
+            steps = math.ceil(point["n_train"] / point["batch_size"])
+            axes = [a for a, key in (("batch", "base_width"), ("width", "base_batch_size")) if _on(point, config, key)]
+            for entry in point["implementations"]:
+                times = sorted(entry.get("epoch_seconds") or [])
+                ok = entry.get("status") == "ok" and times
+                median = float(pd.Series(times).median()) if ok else None
+                gflops = point["epoch_flops"] / median / 1e9 if median else None
+                for axis in axes:
+                    rows.append(
+                        {
+                            "label": label,
+                            "machine": _hostname(document),
+                            "implementation": entry["name"],
+                            "status": entry.get("status"),
+                            "axis": axis,
+                            "batch_size": point["batch_size"],
+                            "width": point["width"],
+                            "n_train": point["n_train"],
+                            "epoch_flops": point["epoch_flops"],
+                            "median_epoch_s": median,
+                            "steps_per_epoch": steps,
+                            "flops_per_step": point["epoch_flops"] / steps,
+                            "seconds_per_step": median / steps if median else None,
+                            "gflops": gflops,
+                            "fraction_of_roof": gflops / roof if gflops and roof else None,
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def _on(point: dict, config: dict, key: str) -> bool:
+    """Return True when the point lies on the sweep line that holds ``key`` at its base value."""
+    field_name = "width" if key == "base_width" else "batch_size"
+    return point[field_name] == config.get(key)
+
+
+def _blas(blas: list[dict]) -> str | None:
+    text = "; ".join(f"{b.get('internal_api')} {b.get('version')}, {b.get('num_threads')} threads" for b in blas)
+    return text or None
+
+
+def _pytest_machine(document: dict) -> dict:
+    info = document.get("machine_info") or {}
+    extra = info.get("backprop_bench") or {}
+    return {
+        "hostname": info.get("node"),
+        "cpu_model": info.get("cpu_model") or (info.get("cpu") or {}).get("brand_raw"),
+        "logical_cores": (info.get("cpu") or {}).get("count"),
+        "python": info.get("python_version"),
+        **{k: v for k, v in extra.items() if isinstance(v, str | int | float)},
+    }
+
+
+def machines_table(inputs: Inputs) -> pd.DataFrame:
+    """Return one column per machine (hostname, CPU) and one row per property; roofs listed per file."""
+    columns: dict[tuple, dict] = {}
+    documents = [(label, d, d.get("machine") or {}) for label, d in inputs.runs + inputs.sweeps]
+    documents += [(label, d, _pytest_machine(d)) for label, d in inputs.pytest]
+    for label, document, machine in documents:
+        key = (machine.get("hostname"), machine.get("cpu_model"))
+        column = columns.setdefault(key, {"files": [], "roof GFLOP/s": []})
+        column["files"].append(label)
+        if _roof(document):
+            roof = document["roof"]
+            column["roof GFLOP/s"].append(f"{roof['gflops']:.1f} ({roof.get('dtype')}, {label})")
+        versions = machine.get("versions") or {}
+        blas = [b for b in machine.get("blas") or [] if b.get("user_api") == "blas"]
+        numba = machine.get("numba") or {}
+        threads = (document.get("config") or {}).get("threads")
+        properties = {
+            "hostname": machine.get("hostname"),
+            "CPU model": machine.get("cpu_model"),
+            "cores (logical / usable)": f"{machine.get('logical_cores')} / {machine.get('usable_cores', '?')}",
+            "CPU flags": " ".join(machine.get("cpu_flags") or []) or None,
+            "platform": machine.get("platform"),
+            "Python": machine.get("python"),
+            "NumPy / Numba": f"{versions.get('numpy', '?')} / {versions.get('numba', '?')}" if versions else None,
+            "BLAS": _blas(blas),
+            "Numba threads (layer)": f"{numba.get('num_threads')} ({numba.get('threading_layer')})" if numba else None,
+            "thread limit of the run": "none" if threads is None else threads,
+        }
+        for name, value in properties.items():
+            if value is not None and name not in column:
+                column[name] = value
+    table = {}
+    for (hostname, cpu), column in columns.items():
+        header = str(hostname) if sum(h == hostname for h, _ in columns) == 1 else f"{hostname} ({cpu})"
+        table[header] = {k: "; ".join(map(str, v)) if isinstance(v, list) else v for k, v in column.items()}
+    frame = pd.DataFrame(table)
+    order = [name for name in frame.index if name not in ("files", "roof GFLOP/s")] + ["roof GFLOP/s", "files"]
+    return frame.loc[order].rename_axis("property")
+
+
+# Presentation: formatted copies of the tables, sections, and the HTML and Markdown pages.
+
+
+def _num(value, spec: str, suffix: str = "") -> str:
+    if value is None or pd.isna(value):
+        return "-"
+    return format(int(value) if spec == "d" else value, spec) + suffix
+
+
+def _percent(value) -> str:
+    return "-" if value is None or pd.isna(value) else f"{100 * value:.2f}%"
+
+
+def _display_summary(summary: pd.DataFrame, several: bool) -> pd.DataFrame:
+    """Return the summary table as the page shows it (one formatted string per cell)."""
+    rows = []
+    for _, r in summary.iterrows():
+        timed = not pd.isna(r["median_epoch_s"])
+        epoch = f"{r['median_epoch_s']:.4g} ({r['min_epoch_s']:.4g} to {r['max_epoch_s']:.4g})" if timed else "-"
+        row = {"file": r["label"], "machine": r["machine"]} if several else {}
+        rows.append(
+            row
+            | {
+                "rank": _num(r["rank"], "d"),
+                "implementation": r["implementation"],
+                "dtype": r["dtype"],
+                "median epoch s (min to max)": epoch,
+                "speedup vs loop": _num(r["speedup_vs_loop"], ".1f", "x"),
+                "compile s": _num(r["compile_s"], ".2f"),
+                "final accuracy": _percent(r["final_accuracy"]),
+                "max grad error": _num(r["grad_max_rel_error"], ".1e"),
+                "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message'] or ''}".strip(": "),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _display(table: pd.DataFrame, formats: dict[str, tuple[str, str]], several: bool) -> pd.DataFrame:
+    """Return ``table`` restricted to ``formats`` ({column: (title, spec)}); spec '%' means a percentage."""
+    shown = {}
+    for column, (title, spec) in formats.items():
+        if column in ("label", "machine") and not several:
+            continue
+        values = table[column]
+        if spec == "%":
+            shown[title] = values.map(_percent)
+        elif spec:
+            shown[title] = values.map(lambda v, spec=spec: _num(v, spec))
+        else:
+            shown[title] = values.map(lambda v: "-" if v is None or (not isinstance(v, str) and pd.isna(v)) else v)
+    return pd.DataFrame(shown)
+
+
+@dataclass
+class Section:
+    """One part of the page: a title, plain-text paragraphs, at most one figure, tables, CSV files."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    figure: Path | None = None
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    csv: list[str] = field(default_factory=list)
+
+
+def _identical_note(epochs: pd.DataFrame) -> str:
+    """Return a sentence on how far apart the accuracy curves of the ok kernels are, per file."""
+    parts = []
+    for label, rows in epochs[epochs["status"] == "ok"].groupby("label"):
+        wide = rows.pivot(index="epoch", columns="implementation", values="test_accuracy")
+        if wide.shape[1] > 1:
+            gap = float((wide.max(axis=1) - wide.min(axis=1)).max())
+            verdict = "identical" if gap == 0 else f"at most {100 * gap:.2f} points apart"
+            parts.append(f"{label}: the {wide.shape[1]} ok kernels' test accuracies are {verdict} at every epoch.")
+    return " ".join(parts)
+
+
+def build_sections(inputs: Inputs, out: Path, target: float) -> list[Section]:
+    """Return the report's sections, writing every plot and CSV into ``out`` along the way."""
+    names = [e["name"] for _, d in inputs.runs for e in d["implementations"]]
+    names += [e["name"] for _, d in inputs.sweeps for p in d["points"] for e in p["implementations"]]
+    if inputs.benchmarks is not None:
+        names += [n for n in inputs.benchmarks["implementation"] if isinstance(n, str)]
+    palette = plots.colours(names)
+    sections = []
+    several = len(inputs.runs) > 1
+    if inputs.runs:
+        summary = summary_table(inputs.runs)
+        summary.to_csv(out / "summary.csv", index=False)
+        headline = []
+        for label, rows in summary.groupby("label", sort=False):
+            best = rows[rows["rank"] == 1]
+            failed = rows[rows["status"] != "ok"]
+            if len(best):
+                b = best.iloc[0]
+                speed = f", {b['speedup_vs_loop']:.1f}x the loop kernel" if not pd.isna(b["speedup_vs_loop"]) else ""
+                headline.append(
+                    f"{label}: fastest is {b['implementation']} at {b['median_epoch_s']:.3g} s per epoch{speed}."
+                )
+            if len(failed):
+                headline.append(f"Not ranked (not ok): {', '.join(failed['implementation'])}.")
+        sections.append(
+            Section(
+                "Summary",
+                [
+                    *headline,
+                    "Median over epochs, with min to max; speedup is over the loop kernel of the same file. "
+                    "Kernels that failed the parity check against the float64 reference (or errored, diverged or "
+                    "were interrupted) are listed with their status and never ranked or timed.",
+                ],
+                plots.epoch_times(summary, out / "epoch_times.png", palette),
+                [_display_summary(summary, several)],
+                ["summary.csv"],
+            )
+        )
+        sections[-1].title = "Summary and epoch time per implementation"
+        epochs = epochs_table(inputs.runs)
+        epochs.to_csv(out / "epochs.csv", index=False)
+        ok_epochs = epochs[epochs["status"] == "ok"]
+        if len(ok_epochs):
+            sections.append(
+                Section(
+                    "Accuracy per epoch",
+                    [
+                        "Test accuracy after every epoch, every ok kernel overlaid. They start from the same "
+                        "parameters and see the same batches, so their curves should lie on top of each other.",
+                        _identical_note(epochs),
+                    ],
+                    plots.accuracy(ok_epochs, out / "accuracy.png", palette),
+                    csv=["epochs.csv"],
+                )
+            )
+        tta = time_to_accuracy_table(inputs.runs, target)
+        tta.to_csv(out / "time_to_accuracy.csv", index=False)
+        formats = {
+            "label": ("file", ""),
+            "rank": ("rank", "d"),
+            "implementation": ("implementation", ""),
+            "epochs": ("epochs", "d"),
+            "seconds_excl_compile": ("seconds, compile excluded", ".3g"),
+            "seconds_incl_compile": ("seconds, compile included", ".3g"),
+            "note": ("note", ""),
+        }
+        sections.append(
+            Section(
+                f"Time to {100 * target:g}% test accuracy",
+                [
+                    f"Training seconds until test accuracy first reaches {100 * target:g}% "
+                    "(set with --target-accuracy), summed over the timed epochs; evaluation is never timed. "
+                    "Ranked by the time without compilation; the hatched bars add the one-off JIT compile time.",
+                ],
+                plots.time_to_accuracy(tta, out / "time_to_accuracy.png", palette, target)
+                if tta["seconds_excl_compile"].notna().any()
+                else None,
+                [_display(tta, formats, several)],
+                ["time_to_accuracy.csv"],
+            )
+        )
+        efficiency = efficiency_table(inputs.runs)
+        efficiency.to_csv(out / "efficiency.csv", index=False)
+        formats = {
+            "label": ("file", ""),
+            "machine": ("machine", ""),
+            "implementation": ("implementation", ""),
+            "dtype": ("dtype", ""),
+            "gflop_per_epoch": ("GFLOP per epoch", ".3g"),
+            "median_epoch_s": ("median epoch s", ".4g"),
+            "gflops": ("GFLOP/s", ".3g"),
+            "roof_gflops": ("roof GFLOP/s", ".1f"),
+            "fraction_of_roof": ("of roof", "%"),
+        }
+        has_roof = efficiency["fraction_of_roof"].notna().any() if len(efficiency) else False
+        sections.append(
+            Section(
+                "Efficiency",
+                [
+                    "Achieved GFLOP/s = FLOPs of one epoch / median epoch seconds. FLOPs are counted from the layer "
+                    "sizes, per example: forward 2*in*out, weight gradient 2*in*out, and error propagation 2*in*out "
+                    "for every layer but the first. The roof is the GFLOP/s of a large NumPy matrix multiply in the "
+                    "same dtype and thread setting, measured by the same run.",
+                    "" if has_roof else "These results files carry no roof measurement (made before it existed).",
+                ],
+                plots.efficiency(efficiency.dropna(subset=["fraction_of_roof"]), out / "efficiency.png", palette)
+                if has_roof
+                else None,
+                [_display(efficiency, formats, several)],
+                ["efficiency.csv"],
+            )
+        )
+    sections.append(_scaling_section(inputs, out, palette))
+    if inputs.benchmarks is not None:
+        sections.append(_benchmark_section(inputs.benchmarks, out, palette))
+    machines = machines_table(inputs)
+    machines.to_csv(out / "machines.csv")
+    sections.append(
+        Section(
+            "Machines",
+            [
+                "What every result ran on, one column per machine. Results from different machines are shown side "
+                "by side in every table (the file and machine columns), never averaged together."
+            ],
+            tables=[machines.reset_index()],
+            csv=["machines.csv"],
+        )
+    )
+    return sections
+
+
+def _scaling_section(inputs: Inputs, out: Path, palette: dict[str, str]) -> Section:
+    section = Section("Scaling")
+    if not inputs.sweeps:
+        section.paragraphs.append("No sweep results were given; run `backprop-bench sweep` and pass its file.")
+        return section
+    table = scaling_table(inputs.sweeps)
+    table.to_csv(out / "scaling.csv", index=False)
+    section.paragraphs.append(
+        "Cost against work on log-log axes. Left: seconds per mini-batch step against the FLOPs of one step, as the "
+        "batch size grows at the base width. Right: seconds per epoch against the FLOPs of one epoch, as the hidden "
+        "width grows at the base batch size. A slope of 1 means cost grows in proportion to work; a flat stretch "
+        "means fixed per-call overhead dominates. The dotted line is the machine's matrix-multiply roof."
+    )
+    roofs = {label: _roof(d) for label, d in inputs.sweeps}
+    section.figure = plots.scaling(table, out / "scaling.png", palette, roofs)
+    formats = {
+        "label": ("file", ""),
+        "implementation": ("implementation", ""),
+        "axis": ("line", ""),
+        "batch_size": ("batch size", "d"),
+        "width": ("width", "d"),
+        "median_epoch_s": ("median epoch s", ".4g"),
+        "seconds_per_step": ("s per step", ".3g"),
+        "gflops": ("GFLOP/s", ".3g"),
+        "fraction_of_roof": ("of roof", "%"),
+        "status": ("status", ""),
+    }
+    section.tables.append(_display(table.sort_values(["label", "implementation", "axis"]), formats, True))
+    section.csv.append("scaling.csv")
+    return section
+
+
+def _benchmark_section(frame: pd.DataFrame, out: Path, palette: dict[str, str]) -> Section:
+    frame = frame.sort_values(["label", "group", "median_s"], na_position="last")
+    frame.to_csv(out / "benchmarks.csv", index=False)
+    formats = {
+        "label": ("file", ""),
+        "machine": ("machine", ""),
+        "group": ("group", ""),
+        "implementation": ("implementation", ""),
+        "rounds": ("rounds", "d"),
+        "median_s": ("median s", ".4g"),
+        "iqr_s": ("IQR s", ".2g"),
+        "gflops": ("GFLOP/s", ".3g"),
+        "status": ("status", ""),
+    }
+    return Section(
+        "pytest-benchmark results",
+        ["Medians of the pytest-benchmark files given, per benchmark group; whiskers show the interquartile range."],
+        plots.benchmarks(frame, out / "benchmarks.png", palette),
+        [_display(frame, formats, True)],
+        ["benchmarks.csv"],
+    )
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.3em 0.6em;
+text-align:left}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:0.9em}"""
+
+
+def render_html(sections: list[Section], sources: list[str]) -> str:
+    """Return the self-contained HTML page; every string from the results is escaped."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        # No script, no fetch: images come only from data URIs.
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
+        "style-src 'unsafe-inline'\">",
+        f"<title>backprop-bench report</title><style>{_CSS}</style></head><body>",
+        "<h1>backprop-bench report</h1>",
+        f'<p class="note">From {len(sources)} results file(s): {e(", ".join(sources))}</p>',
+    ]
+    for section in sections:
+        parts.append(f"<section><h2>{e(section.title)}</h2>")
+        parts += [f"<p>{e(p)}</p>" for p in section.paragraphs if p]
+        if section.figure is not None:
+            data = base64.b64encode(section.figure.read_bytes()).decode("ascii")
+            parts.append(f'<p><img alt="{e(section.title)}" src="data:image/png;base64,{data}"></p>')
+        for table in section.tables:
+            parts.append(table.to_html(index=False, escape=True, na_rep="-", border=0))
+        if section.csv:
+            links = ", ".join(f'<a href="{e(name)}">{e(name)}</a>' for name in section.csv)
+            parts.append(f'<p class="note">Raw numbers: {links}</p>')
+        parts.append("</section>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _md(value) -> str:
+    """Return ``value`` as Markdown text that renders literally (no HTML, no table breaks)."""
+    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """Return ``table`` as a GitHub-flavoured Markdown table, every cell escaped."""
+    lines = ["| " + " | ".join(_md(c) for c in table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join("-" if v is None else _md(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(sections: list[Section], sources: list[str]) -> str:
+    """Return the report as Markdown, linking the PNG and CSV files beside it."""
+    parts = ["# backprop-bench report", "", f"From {len(sources)} results file(s): {_md(', '.join(sources))}", ""]
+    for section in sections:
+        parts += [f"## {_md(section.title)}", ""]
+        for paragraph in filter(None, section.paragraphs):
+            parts += [_md(paragraph), ""]
+        if section.figure is not None:
+            parts += [f"![{_md(section.title)}]({section.figure.name})", ""]
+        for table in section.tables:
+            parts += [markdown_table(table), ""]
+        if section.csv:
+            parts += ["Raw numbers: " + ", ".join(f"[{name}]({name})" for name in section.csv), ""]
+    return "\n".join(parts)
+
+
+def write_report(paths: list[str | Path], out: str | Path, target: float = DEFAULT_TARGET) -> Path:
+    """Write report.html, report.md, the PNGs and the CSVs into ``out``; return the HTML path."""
+    inputs = load_inputs(paths)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"{out}: cannot create the report folder: {exc.strerror or exc}") from None
+    sections = build_sections(inputs, out, target)
+    sources = [label for label, _ in inputs.runs + inputs.sweeps + inputs.pytest]
+    (out / "report.md").write_text(render_markdown(sections, sources))
+    page = out / "report.html"
+    page.write_text(render_html(sections, sources))
+    return page
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction like 0.9, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] like 0.9 for 90%, got {text}")
+    return value
+
+
+def add_parser(commands) -> None:
+    """Add the ``report`` subcommand to the CLI."""
+    report = commands.add_parser(
+        "report",
+        help="turn results files into report.html, report.md, PNG plots and CSV tables",
+        description="Read backprop-bench run and sweep files and pytest-benchmark JSON (files or folders, any mix) "
+        "and write a self-contained HTML page, a Markdown page, the plots and the tables.",
+    )
+    report.add_argument("results", nargs="+", metavar="RESULTS", help="results files or folders of them")
+    report.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="default: ./report")
+    report.add_argument(
+        "--target-accuracy", type=_fraction, default=DEFAULT_TARGET, metavar="FRACTION", help="default: 0.9"
+    )
+    report.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
+    page = write_report(args.results, args.out, args.target_accuracy)
+    out.print(f"report written to {page} (and report.md, PNG plots, CSV tables in {page.parent})", markup=False)
+    return 0
