@@ -32,8 +32,10 @@ from implementations.core import (
 # name -> module path. Optional frameworks are imported only when asked for, and a
 # kernel whose import fails is simply not available (see unavailable()).
 _MODULES: dict[str, str] = {
+    "jax": "implementations.jax_kernel",
     "loop": "implementations.loop",
     "numba": "implementations.numba_jit",
+    "torch": "implementations.torch_kernel",
     "vectorized": "implementations.vectorized",
 }
 
