@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 # A ratio of largest to smallest value above this gets a log axis.
 LOG_RATIO = 20.0
@@ -88,6 +89,7 @@ def accuracy(epochs: pd.DataFrame, path: Path, palette: dict[str, str]) -> Path:
             linestyle="-" if i % 2 == 0 else "--",
             label=f"{name} ({label})" if several else name,
         )
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epochs trained")
     axes.set_ylabel("test accuracy (%)")
     axes.set_title("Accuracy per epoch (identical curves mean identical training)")
