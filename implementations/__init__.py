@@ -45,7 +45,17 @@ REFERENCE = "vectorized"
 # as max|g - g_ref| / max|g_ref|. In float64 every kernel computes the same sums, at
 # most reordered by BLAS blocking, so errors sit near 1e-15; 1e-10 leaves ample room
 # while still catching any real mistake (a wrong term is off by O(1)).
-DEFAULT_RTOL: dict[str, float] = {"float64": 1e-10}
+#
+# float32 is judged against the same float64 reference, on the gradient and on the
+# probe epoch (10 SGD steps), so the bound covers float32 rounding, not a bug. Measured
+# on the MNIST probe, every kernel, five networks from [784,10] to [784,30,30,30,10]
+# (seeds 1-8) and up to [784,400,10] (seeds 1-5): gradient error at most 2e-6 and
+# probe-epoch error at most 1e-5, typically 2e-7.
+# Wide saturated layers amplify rounding over the 10 steps (eta = 3, N(0, 1) weights):
+# probe epoch up to 3e-4 at 800 units and 7e-4 at 1600, gradients still under 6e-6.
+# 1e-3 holds all of these; a real mistake still fails it, e.g. one example of the 100
+# dropped from the sum is off by 3e-2 on [784,30,10] (a wrong term is off by O(1)).
+DEFAULT_RTOL: dict[str, float] = {"float64": 1e-10, "float32": 1e-3}
 
 
 @dataclass(frozen=True)
