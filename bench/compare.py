@@ -3,10 +3,10 @@
 Each side is one or more pytest-benchmark JSON files (repeated runs of the same
 code). For every benchmark present on both sides it estimates the ratio
 candidate / base of typical times and a 95% bootstrap confidence interval for it,
-then calls a benchmark a REGRESSION only when both hold:
-
-* the estimated ratio exceeds the benchmark's threshold (default 1.25x), and
-* the slowdown is statistically clear: the interval's lower end is above 1.
+then calls a benchmark a REGRESSION only when the slowdown is beyond its
+threshold (default 1.25x) *and* statistically clear: the lower end of the
+interval, not just the estimate, is above the threshold. That is a one-sided
+test at 2.5% of "the candidate is at most threshold x slower".
 
 Why this test. Timings are skewed and heavy-tailed (a busy neighbour adds a long
 tail), so the statistic is the median, and its uncertainty comes from a
@@ -18,8 +18,11 @@ estimate is the geometric mean of the per-run medians. With one file per side
 only the within-run part is seen, which is why the threshold is there too: a
 statistically clear 3% difference is not worth failing a build over. 1.25x sits
 between the noise of separate runs (up to ~1.2x) and the smallest slowdown the
-check must catch (1.5x), and ``compare --against`` (interleaved runs of both
-sides) brings the noise far below it.
+check must catch (1.5x). Requiring the interval's lower end (rather than the
+estimate) above it was measured to matter: on this shared 2-core machine a
+memory-bound benchmark (predict) once read 1.50x in an A/A check, with all three
+runs of one side slow, interval 1.05-1.90x; the tight benchmarks (gradients)
+resolve a 1.5x slowdown with intervals of a few percent.
 
 Without raw timings (pytest-benchmark's ``--benchmark-save-data``) the test falls
 back, with a warning, to the per-run medians (several runs) or, for a single run,
@@ -99,21 +102,19 @@ class Verdict:
     method: str
 
     @property
-    def clear_slower(self) -> bool:
-        return self.low > 1.0
-
-    @property
     def regression(self) -> bool:
-        return self.ratio > self.threshold and self.clear_slower
+        return self.low > self.threshold
 
     @property
     def label(self) -> str:
         if self.regression:
             return "REGRESSION"
-        if self.ratio < 1 / self.threshold and self.high < 1.0:
-            return "faster"
-        if self.clear_slower:
+        if self.ratio > self.threshold:
+            return "slower? not clear"
+        if self.low > 1.0:
             return "slower, within threshold"
+        if self.high < 1 / self.threshold:
+            return "faster"
         if self.high < 1.0:
             return "faster, within threshold"
         return "no clear change"

@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -138,6 +139,9 @@ def run_against(args: argparse.Namespace, out: Console, err: Console) -> int:
     keep = args.keep or tree / "results" / f"against-{short}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     keep.mkdir(parents=True, exist_ok=True)
     say = lambda text: err.print(text, markup=False, highlight=False)  # noqa: E731
+    # `timeout` (as in .ci/regression) sends SIGTERM: exit through the finally below, so
+    # the ref's worktree is removed and subprocess.run kills the running child.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="backprop-bench-against-") as scratch:
         worktree, shim = Path(scratch) / "ref", Path(scratch) / "shim"
         _git(tree, "worktree", "add", "--detach", "--quiet", str(worktree), sha)

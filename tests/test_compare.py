@@ -1,0 +1,194 @@
+"""`backprop-bench compare` on synthetic pytest-benchmark files: exit 0 / 1 / 2, thresholds, fallbacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.compare import compare_benchmark, load_side, parse_threshold_for, threshold_for
+
+# (name, group, typical seconds): shaped like the real suite's entries.
+BENCHMARKS = [
+    ("test_gradients[vectorized-float64-batch10]", "gradients batch=10 float64", 45e-6),
+    ("test_gradients[loop-float64-batch10]", "gradients batch=10 float64", 430e-6),
+    ("test_epoch[loop-float64]", "epoch n=1000 float64", 0.05),
+    ("test_predict[numba-float64]", "predict n=10000 float64", 0.015),
+]
+
+
+def pytest_benchmark_document(seed: int, slower: dict[str, float] | None = None, raw: bool = True) -> dict:
+    """Return a pytest-benchmark JSON document with skewed, noisy round times (a seeded draw)."""
+    rng = np.random.default_rng(seed)
+    benchmarks = []
+    for name, group, seconds in BENCHMARKS:
+        scale = (slower or {}).get(name, 1.0)
+        # Lognormal body (5% spread) plus a few slow outliers, as a busy machine gives.
+        data = seconds * scale * rng.lognormal(0.0, 0.05, 200) * np.where(rng.random(200) < 0.03, 3.0, 1.0)
+        q1, median, q3 = np.percentile(data, [25, 50, 75])
+        stats = {
+            "min": data.min(),
+            "max": data.max(),
+            "mean": data.mean(),
+            "stddev": data.std(ddof=1),
+            "rounds": data.size,
+            "median": median,
+            "iqr": q3 - q1,
+            "q1": q1,
+            "q3": q3,
+            "iterations": 1,
+        }
+        if raw:
+            stats["data"] = data.tolist()
+        impl, dtype = name.split("[")[1].split("-")[:2]
+        benchmarks.append(
+            {
+                "group": group,
+                "name": name,
+                "fullname": f"bench/benchmarks/test_benchmarks.py::{name}",
+                "params": {"impl_name": impl, "dtype": dtype},
+                "extra_info": {"implementation": impl, "benchmark": name.split("[")[0][5:], "dtype": dtype},
+                "stats": {k: v if k == "data" else float(v) for k, v in stats.items()},
+            }
+        )
+    return {
+        "machine_info": {"node": "testbox", "cpu_model": "Test CPU", "backprop_bench": {"threads": 1}},
+        "commit_info": {},
+        "benchmarks": benchmarks,
+        "datetime": "2026-01-02T03:04:05.000000+00:00",
+        "version": "5.3.1",
+    }
+
+
+def write(path: Path, document: dict) -> Path:
+    path.write_text(json.dumps(document))
+    return path
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        status = main(list(args))
+    except SystemExit as exc:  # argparse exits for option errors
+        status = exc.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_same_code_is_exit_0(tmp_path, capsys):
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    cand = write(tmp_path / "cand.json", pytest_benchmark_document(2))
+    status, out, _ = run_cli(capsys, "compare", str(base), str(cand))
+    assert status == 0, out
+    assert "REGRESSION" not in out and "no regression" in out
+    assert "geometric mean of candidate/base over 4 benchmarks" in out
+
+
+def test_real_slowdown_is_exit_1_and_named(tmp_path, capsys):
+    slow = "test_gradients[vectorized-float64-batch10]"
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    cand = write(tmp_path / "cand.json", pytest_benchmark_document(2, slower={slow: 1.5}))
+    status, out, _ = run_cli(capsys, "compare", str(base), str(cand))
+    assert status == 1
+    lines = [line for line in out.splitlines() if line.startswith("REGRESSION")]
+    assert len(lines) == 1 and lines[0].startswith(f"REGRESSION {slow}: 1.5")
+
+
+def test_slower_within_threshold_is_not_a_regression(tmp_path, capsys):
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    cand = write(tmp_path / "cand.json", pytest_benchmark_document(2, slower={"test_epoch[loop-float64]": 1.1}))
+    status, out, _ = run_cli(capsys, "compare", str(base), str(cand))
+    assert status == 0 and "slower, within threshold" in out
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--threshold", "1.6"], ["--threshold-for", "test_epoch*=1.6"], ["--threshold-for", "epoch n=*=1.6"]],
+    ids=["global", "by-name", "by-group"],
+)
+def test_thresholds_can_be_raised(tmp_path, capsys, options):
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    cand = write(tmp_path / "cand.json", pytest_benchmark_document(2, slower={"test_epoch[loop-float64]": 1.5}))
+    assert run_cli(capsys, "compare", str(base), str(cand))[0] == 1
+    status, out, _ = run_cli(capsys, "compare", str(base), str(cand), *options)
+    assert status == 0, out
+
+
+def test_threshold_rules():
+    rules = [parse_threshold_for("test_epoch*=1.5"), parse_threshold_for("*loop*=2")]
+    assert threshold_for("test_epoch[numba-float64]", "epoch n=1000 float64", 1.25, rules) == 1.5
+    assert threshold_for("test_epoch[loop-float64]", "epoch n=1000 float64", 1.25, rules) == 2.0  # last match wins
+    assert threshold_for("test_predict[numba-float64]", "predict n=10000 float64", 1.25, rules) == 1.25
+    for bad in ("1.5", "=1.5", "x=0.9", "x=abc"):
+        with pytest.raises(ValueError):
+            parse_threshold_for(bad)
+
+
+@pytest.mark.parametrize("bad", ["0.9", "1", "nan", "x"])
+def test_bad_threshold_is_exit_2(tmp_path, capsys, bad):
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    status, _, err = run_cli(capsys, "compare", str(base), str(base), "--threshold", bad)
+    assert status == 2 and "threshold" in err
+
+
+def test_unusable_input_is_exit_2_with_one_line(tmp_path, capsys):
+    good = write(tmp_path / "good.json", pytest_benchmark_document(1))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"benchmarks": [')
+    other = write(tmp_path / "other.json", pytest_benchmark_document(1))
+    doc = json.loads(other.read_text())
+    for bench in doc["benchmarks"]:
+        bench["fullname"] = bench["name"] = "test_else"
+    disjoint = write(tmp_path / "disjoint.json", doc)
+    run_file = write(tmp_path / "run.json", {"schema": 1, "kind": "backprop-bench run", "implementations": []})
+    cases = {
+        str(tmp_path / "missing.json"): "no such file",
+        str(broken): "not valid JSON",
+        str(write(tmp_path / "list.json", [1, 2])): "not a results file",
+        str(write(tmp_path / "odd.json", {"hello": 1})): "unknown kind",
+        str(run_file): "backprop-bench run file",
+        str(disjoint): "no benchmark in common",
+    }
+    for path, message in cases.items():
+        status, _, err = run_cli(capsys, "compare", str(good), path)
+        assert status == 2, path
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert run_cli(capsys, "compare", str(good))[0] == 2
+
+
+def test_without_raw_data_falls_back_with_a_warning(tmp_path, capsys):
+    slow = "test_predict[numba-float64]"
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1, raw=False))
+    same = write(tmp_path / "same.json", pytest_benchmark_document(2, raw=False))
+    cand = write(tmp_path / "cand.json", pytest_benchmark_document(2, slower={slow: 1.5}, raw=False))
+    status, out, err = run_cli(capsys, "compare", str(base), str(same))
+    assert status == 0 and "--benchmark-save-data" in err
+    status, out, err = run_cli(capsys, "compare", str(base), str(cand))
+    assert status == 1 and f"REGRESSION {slow}" in out and "IQR overlap" in out
+
+
+def test_repeated_runs_in_folders(tmp_path, capsys):
+    slow = "test_epoch[loop-float64]"
+    for i in range(3):
+        (tmp_path / "base").mkdir(exist_ok=True)
+        (tmp_path / "cand").mkdir(exist_ok=True)
+        write(tmp_path / "base" / f"{i}.json", pytest_benchmark_document(10 + i))
+        write(tmp_path / "cand" / f"{i}.json", pytest_benchmark_document(20 + i, slower={slow: 1.5}))
+    side = load_side([tmp_path / "base"])
+    assert all(len(s.runs) == 3 for s in side.values())
+    status, out, _ = run_cli(capsys, "compare", str(tmp_path / "base"), str(tmp_path / "cand"))
+    assert status == 1 and f"REGRESSION {slow}" in out
+
+
+def test_between_run_noise_widens_the_interval(tmp_path):
+    """A side whose runs disagree with each other must not yield a confident verdict."""
+    for i, shift in enumerate([0.8, 1.0, 1.3]):
+        write(tmp_path / f"b{i}.json", pytest_benchmark_document(30 + i, slower={"test_epoch[loop-float64]": shift}))
+        write(tmp_path / f"c{i}.json", pytest_benchmark_document(40 + i))
+    key = "bench/benchmarks/test_benchmarks.py::test_epoch[loop-float64]"
+    base = load_side(sorted(tmp_path.glob("b*.json")))[key]
+    cand = load_side(sorted(tmp_path.glob("c*.json")))[key]
+    verdict = compare_benchmark(base, cand, threshold=1.25)
+    assert verdict.low < 1.0 < verdict.high and not verdict.regression
