@@ -35,6 +35,7 @@ _MODULES: dict[str, str] = {
     "jax": "implementations.jax_kernel",
     "loop": "implementations.loop",
     "numba": "implementations.numba_jit",
+    "numba-parallel": "implementations.numba_parallel",
     "torch": "implementations.torch_kernel",
     "vectorized": "implementations.vectorized",
 }

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from implementations.core import Params, predict
+from implementations.core import Params, init_params, predict
 
 name = "numba"
 description = "Numba nopython kernels, whole epoch in one compiled call"
@@ -129,6 +129,52 @@ def _backprop(theta, grad, sizes, w_off, b_off, X, Y, acts, act_off, deltas):
 
 
 @njit(cache=True)
+def _sgd_one(theta, sizes, w_off, b_off, x, y, acts, act_off, deltas, step):
+    """Apply one per-example SGD step (batch size 1) to theta in place, fused. (Numba JIT-compiled)
+
+    With one example the gradient of w^l is the outer product delta^l a^{l-1}, so it is
+    applied directly, w -= step * (delta * a), without a gradient buffer; each layer's
+    error is propagated with the old weights before that layer is updated, as in the
+    reference. Rows of acts/deltas are used as vectors here.
+    """
+    n_layers = sizes.size - 1
+    one = theta.dtype.type(1.0)
+    for l in range(n_layers):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
+        b = theta[b_off[l] : b_off[l] + n_out]
+        a = acts[act_off[l] : act_off[l] + n_out]
+        if l == 0:
+            np.dot(W, x, a)
+        else:
+            np.dot(W, acts[act_off[l - 1] : act_off[l - 1] + n_in], a)
+        for j in range(n_out):
+            a[j] = one / (one + np.exp(-(a[j] + b[j])))
+    n_out = sizes[n_layers]
+    a = acts[act_off[n_layers - 1] : act_off[n_layers - 1] + n_out]
+    d = deltas[0, :n_out]
+    for j in range(n_out):
+        d[j] = (a[j] - y[j]) * a[j] * (one - a[j])
+    for l in range(n_layers - 1, -1, -1):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        d = deltas[(n_layers - 1 - l) % 2, :n_out]
+        a_prev = x if l == 0 else acts[act_off[l - 1] : act_off[l - 1] + n_in]
+        W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
+        if l > 0:
+            d_prev = deltas[(n_layers - l) % 2, :n_in]
+            d_prev[:] = 0
+            for j in range(n_out):
+                for k in range(n_in):
+                    d_prev[k] += W[j, k] * d[j]
+            for k in range(n_in):
+                d_prev[k] *= a_prev[k] * (one - a_prev[k])
+        for j in range(n_out):
+            for k in range(n_in):
+                W[j, k] -= step * (d[j] * a_prev[k])
+            theta[b_off[l] + j] -= step * d[j]
+
+
+@njit(cache=True)
 def _train_epoch(theta, grad, sizes, w_off, b_off, X, Y, order, batch_size, eta, acts, act_off, deltas, x_buf, y_buf):
     """Run one epoch of mini-batch SGD on theta in place; order is empty for in-order batches. (Numba JIT-compiled)"""
     n = X.shape[0]
@@ -136,6 +182,12 @@ def _train_epoch(theta, grad, sizes, w_off, b_off, X, Y, order, batch_size, eta,
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         m = stop - start
+        # eta / m is rounded to theta's dtype first, as the shared update does.
+        step[0] = eta / m
+        if m == 1:
+            i = start if order.size == 0 else order[start]
+            _sgd_one(theta, sizes, w_off, b_off, X[i], Y[i], acts, act_off, deltas, step[0])
+            continue
         if order.size == 0:
             _backprop(theta, grad, sizes, w_off, b_off, X[start:stop], Y[start:stop], acts, act_off, deltas)
         else:
@@ -143,8 +195,6 @@ def _train_epoch(theta, grad, sizes, w_off, b_off, X, Y, order, batch_size, eta,
                 x_buf[i, :] = X[order[start + i], :]
                 y_buf[i, :] = Y[order[start + i], :]
             _backprop(theta, grad, sizes, w_off, b_off, x_buf[:m], y_buf[:m], acts, act_off, deltas)
-        # eta / m is rounded to theta's dtype first, as the shared update does.
-        step[0] = eta / m
         for k in range(theta.size):
             theta[k] -= step[0] * grad[k]
 
@@ -180,18 +230,21 @@ def train_epoch(
     return _unflatten(theta, params.sizes)
 
 
+def _tiny_problem(sizes: list[int], dtype: str, n: int) -> tuple[Params, np.ndarray, np.ndarray]:
+    """Return (params, X (n, in), Y (n, out)) in ``dtype``: just enough to trigger compilation."""
+    rng = np.random.default_rng(0)
+    params = init_params(sizes, seed=0, dtype=dtype)
+    X = rng.random((n, sizes[0])).astype(dtype)
+    return params, X, np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+
+
 def warm_up(sizes: list[int], dtype: str) -> None:
     """Compile (or load from the on-disk cache) every kernel signature a run will use."""
-    rng = np.random.default_rng(0)
-    params = Params(
-        [rng.standard_normal((o, i)).astype(dtype) for i, o in zip(sizes[:-1], sizes[1:])],
-        [rng.standard_normal(o).astype(dtype) for o in sizes[1:]],
-    )
-    X = rng.random((3, sizes[0])).astype(dtype)
-    Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], 3)]
+    params, X, Y = _tiny_problem(sizes, dtype, 3)
     gradients(params, X, Y)
-    train_epoch(params, X, Y, 2, 1.0)
-    train_epoch(params, X, Y, 2, 1.0, order=np.arange(3))
+    for batch_size in (1, 2):  # batch size 1 has a fused path of its own
+        train_epoch(params, X, Y, batch_size, 1.0)
+        train_epoch(params, X, Y, batch_size, 1.0, order=np.arange(3))
 
 
 __all__ = ["name", "description", "gradients", "train_epoch", "predict", "warm_up"]
