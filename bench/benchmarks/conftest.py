@@ -40,6 +40,7 @@ from bench.machine import pinned_threads
 
 SIZES = [784, 30, 10]
 SEED = 1
+DEFAULT_STORAGE = "file://./.benchmarks"  # pytest-benchmark's own default
 SIZE_PRESETS = {"small": 2_000, "full": 60_000}
 # With benchmarks disabled (plain `pytest`) each benchmark runs once, on this many images.
 SMOKE_SIZE = 300
@@ -112,6 +113,9 @@ def _settings(config: pytest.Config) -> Settings:
 
 def pytest_configure(config: pytest.Config) -> None:
     config._backprop_bench = _settings(config)
+    if config.getoption("benchmark_storage") == DEFAULT_STORAGE:
+        # --benchmark-save / --benchmark-autosave / --benchmark-compare use results/benchmarks/.
+        config.option.benchmark_storage = f"file://{config.rootpath / 'results' / 'benchmarks'}"
     if not config._backprop_bench.timing:
         # A smoke run: every benchmark body runs once, untimed.
         config.option.benchmark_disable = True
