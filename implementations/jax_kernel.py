@@ -16,7 +16,8 @@ float64 needs ``jax_enable_x64``, which this module switches on when imported
 Copying the training set into JAX costs more than an epoch (about 0.2 s for
 MNIST in float64), so read-only arrays are copied once and reused while the same
 array object comes back; a writeable array is copied on every call, because it
-might have changed in place.
+might have changed in place. The copy completes asynchronously, inside the first
+epoch that uses it, so that epoch is slower than the rest by the copy's time.
 """
 
 from __future__ import annotations

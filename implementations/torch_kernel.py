@@ -13,6 +13,8 @@ loop stays in PyTorch, so NumPy is crossed once per epoch, not once per batch.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -44,7 +46,11 @@ def _cost(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tens
 
 def _tensor(array: np.ndarray, dtype: np.dtype) -> torch.Tensor:
     """Return ``array`` as a tensor of ``dtype``, sharing memory when it is already C-contiguous in it."""
-    return torch.from_numpy(np.ascontiguousarray(array, dtype))
+    with warnings.catch_warnings():
+        # PyTorch warns that a read-only array could be written through the tensor; this kernel
+        # only reads X and Y, so sharing a read-only training set is safe.
+        warnings.filterwarnings("ignore", "The given NumPy array is not writable", UserWarning)
+        return torch.from_numpy(np.ascontiguousarray(array, dtype))
 
 
 def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
