@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 # A ratio of largest to smallest value above this gets a log axis.
 LOG_RATIO = 20.0
@@ -44,6 +44,16 @@ def _wide(values) -> bool:
     return len(values) > 1 and max(values) / min(values) > LOG_RATIO
 
 
+def _scale(axes, log: bool) -> None:
+    """Set a linear or log x axis; log ticks read as plain numbers (0.2, 1, 5), not 2x10^-1."""
+    if not log:
+        return
+    axes.set_xscale("log")
+    axes.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _label(row, several_sources: bool) -> str:
     return f"{row['implementation']} ({row['label']})" if several_sources else str(row["implementation"])
 
@@ -65,7 +75,7 @@ def epoch_times(summary: pd.DataFrame, path: Path, palette: dict[str, str]) -> P
         axes.barh(y, median, color=palette[row["implementation"]], xerr=spread, capsize=4, ecolor="black")
         axes.text(median, y, f"  {median:.3g} s", va="bottom", fontsize=8)
     axes.set_yticks(range(len(rows)), [_label(row, several) for _, row in rows])
-    axes.set_xscale("log" if log else "linear")
+    _scale(axes, log)
     axes.set_xlabel("seconds per epoch (median; whiskers: min to max)" + (", log scale" if log else ""))
     axes.set_title("Epoch time per implementation (lower is better)")
     return _save(figure, path)
@@ -117,7 +127,7 @@ def time_to_accuracy(table: pd.DataFrame, path: Path, palette: dict[str, str], t
             row["seconds_incl_compile"], y - 0.18, f"  {row['seconds_incl_compile']:.3g} s", va="center", fontsize=8
         )
     axes.set_yticks(range(len(rows)), [_label(row, several) for _, row in rows])
-    axes.set_xscale("log" if log else "linear")
+    _scale(axes, log)
     axes.set_xlabel("training seconds to reach the target (solid: compile excluded; hatched: included)")
     axes.set_title(f"Time to {100 * target:g}% test accuracy (lower is better)")
     return _save(figure, path)
@@ -136,7 +146,7 @@ def efficiency(table: pd.DataFrame, path: Path, palette: dict[str, str]) -> Path
         axes.barh(y, value, color=palette[row["implementation"]])
         axes.text(value, y, f"  {value:.3g}% ({row['gflops']:.3g} GFLOP/s)", va="center", fontsize=8)
     axes.set_yticks(range(len(rows)), [_label(row, several) for _, row in rows])
-    axes.set_xscale("log" if log else "linear")
+    _scale(axes, log)
     axes.set_xlabel("achieved GFLOP/s as % of this machine's matrix-multiply roof" + (", log scale" if log else ""))
     axes.set_title("Efficiency (higher is better)")
     return _save(figure, path)
@@ -188,7 +198,7 @@ def benchmarks(table: pd.DataFrame, path: Path, palette: dict[str, str]) -> Path
         half = 0 if pd.isna(row["iqr_s"]) else row["iqr_s"] / 2
         axes.barh(y, row["median_s"], xerr=half, color=palette.get(row["implementation"], "grey"), capsize=3)
     axes.set_yticks(range(len(rows)), [f"{row['group']}: {row['implementation']}" for _, row in rows], fontsize=8)
-    axes.set_xscale("log" if _wide(table["median_s"]) else "linear")
+    _scale(axes, _wide(table["median_s"]))
     axes.set_xlabel("seconds (median; whiskers: interquartile range)")
     axes.set_title("pytest-benchmark results")
     return _save(figure, path)

@@ -486,25 +486,28 @@ def _scaling_section(inputs: Inputs, out: Path, palette: dict[str, str]) -> Sect
         "Cost against work on log-log axes. Left: seconds per mini-batch step against the FLOPs of one step, as the "
         "batch size grows at the base width. Right: seconds per epoch against the FLOPs of one epoch, as the hidden "
         "width grows at the base batch size. A slope of 1 means cost grows in proportion to work; a flat stretch "
-        "means fixed per-call overhead dominates. The dotted line is the machine's matrix-multiply roof."
+        "means fixed per-call overhead dominates. The dotted line is the machine's matrix-multiply roof. "
+        "The table gives the median seconds per epoch at every point."
     )
     roofs = {label: _roof(d) for label, d in inputs.sweeps}
     section.figure = plots.scaling(table, out / "scaling.png", palette, roofs)
-    formats = {
-        "label": ("file", ""),
-        "implementation": ("implementation", ""),
-        "axis": ("line", ""),
-        "batch_size": ("batch size", "d"),
-        "width": ("width", "d"),
-        "median_epoch_s": ("median epoch s", ".4g"),
-        "seconds_per_step": ("s per step", ".3g"),
-        "gflops": ("GFLOP/s", ".3g"),
-        "fraction_of_roof": ("of roof", "%"),
-        "status": ("status", ""),
-    }
-    section.tables.append(_display(table.sort_values(["label", "implementation", "axis"]), formats, True))
+    section.tables.append(_scaling_grid(table))
     section.csv.append("scaling.csv")
     return section
+
+
+def _scaling_grid(table: pd.DataFrame) -> pd.DataFrame:
+    """Return median epoch seconds (or the status), one row per file x kernel, one column per sweep point."""
+    table = table.sort_values(["axis", "batch_size", "width"])
+    point = [
+        f"batch {b}" if a == "batch" else f"width {w}"
+        for a, b, w in zip(table["axis"], table["batch_size"], table["width"])
+    ]
+    cell = [_num(v, ".3g") if status == "ok" else status for v, status in zip(table["median_epoch_s"], table["status"])]
+    table = table.assign(point=point, cell=cell)
+    grid = table.pivot_table(index=["label", "implementation"], columns="point", values="cell", aggfunc="first")
+    grid = grid[list(dict.fromkeys(point))].rename_axis(columns=None).reset_index()
+    return grid.rename(columns={"label": "file"})
 
 
 def _benchmark_section(frame: pd.DataFrame, out: Path, palette: dict[str, str]) -> Section:
