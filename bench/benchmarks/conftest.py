@@ -8,7 +8,7 @@ option                   environment variable           meaning
 ``--bench-size``         ``BACKPROP_BENCH_SIZE``        training images per timed epoch: ``small``
                                                         (2,000, the default), ``full`` (60,000) or N
 ``--bench-dtype``        ``BACKPROP_BENCH_DTYPES``      comma list (default: every dtype the kernel
-                                                        declares a tolerance for)
+                                                        declares a tolerance for; float64 when smoke)
 ``--bench-threads``      ``BACKPROP_BENCH_THREADS``     pin BLAS and Numba to N threads
 ``--bench-epoch-rounds`` ``BACKPROP_BENCH_EPOCH_ROUNDS`` timed epochs per kernel (default 5)
 =======================  =============================  ==========================================
@@ -45,6 +45,7 @@ SIZE_PRESETS = {"small": 2_000, "full": 60_000}
 # With benchmarks disabled (plain `pytest`) each benchmark runs once, on this many images.
 SMOKE_SIZE = 300
 DEFAULT_EPOCH_ROUNDS = 5
+GRADIENT_BATCHES = (10, 100)
 _OPTIONS = {
     "bench_size": ("--bench-size", "BACKPROP_BENCH_SIZE"),
     "bench_dtype": ("--bench-dtype", "BACKPROP_BENCH_DTYPES"),
@@ -134,10 +135,15 @@ def settings_of(config: pytest.Config) -> Settings:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize every benchmark over (implementation, dtype), with ids like ``numba-float64``."""
+    """Parametrize every benchmark over (implementation, dtype), with ids like ``numba-float64``.
+
+    A smoke run (benchmarks disabled) keeps it to a few seconds: float64 only (float32
+    has its own tests) and the smallest gradient batch, unless --bench-dtype says otherwise.
+    """
+    settings = settings_of(metafunc.config)
     if not {"impl_name", "dtype"} <= set(metafunc.fixturenames):
         return
-    wanted = settings_of(metafunc.config).dtypes
+    wanted = settings.dtypes or (None if settings.timing else ("float64",))
     cases = [
         pytest.param(name, dtype, id=f"{name}-{dtype}")
         for name in implementations.available()
@@ -145,6 +151,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if dtype in implementations.get(name).rtol and (wanted is None or dtype in wanted)
     ]
     metafunc.parametrize(("impl_name", "dtype"), cases)
+    if "batch_size" in metafunc.fixturenames:
+        batches = GRADIENT_BATCHES if settings.timing else GRADIENT_BATCHES[:1]
+        metafunc.parametrize("batch_size", batches, ids=[f"batch{b}" for b in batches])
 
 
 def source_fingerprint() -> dict:

@@ -1,26 +1,23 @@
 """The timed work: mini-batch gradients, one training epoch, prediction over the test set.
 
-Every benchmark is parametrized over (implementation, dtype) by conftest.py and
-asks ``checked_kernel`` first, so a kernel is compiled (timed on its own, as
-``compile_s``) and parity-checked against the float64 reference before anything
-of it is timed. ``extra_info`` carries what belongs beside a time; the frame
-loader (:mod:`bench.frame`) reads it back.
+conftest.py parametrizes every benchmark over (implementation, dtype), and the
+gradients over batch sizes 10 and 100. Each benchmark asks ``checked_kernel``
+first, so a kernel is compiled (timed on its own, as ``compile_s``) and
+parity-checked against the float64 reference before anything of it is timed.
+``extra_info`` carries what belongs beside a time; the frame loader
+(:mod:`bench.frame`) reads it back.
 
 Run with ``pytest --benchmark-only`` (see README); ``-k numba`` selects one kernel.
 """
 
 from __future__ import annotations
 
-import pytest
-
 import implementations
 from bench.flops import epoch_flops, forward_flops, gradient_flops
 
-GRADIENT_BATCHES = (10, 100)
-
 
 def _record(benchmark, checked, name: str, n: int, gflop: float, batch_size: int | None) -> None:
-    """Fill extra_info (checked: the conftest's Checked) for one benchmark; GFLOP/s is known only once it was timed."""
+    """Fill extra_info (checked: the conftest's Checked); GFLOP/s is known only once it was timed."""
     benchmark.extra_info.update(
         implementation=checked.impl.name,
         benchmark=name,
@@ -38,7 +35,6 @@ def _record(benchmark, checked, name: str, n: int, gflop: float, batch_size: int
         benchmark.extra_info["gflops"] = gflop / benchmark.stats.stats.median
 
 
-@pytest.mark.parametrize("batch_size", GRADIENT_BATCHES, ids=[f"batch{b}" for b in GRADIENT_BATCHES])
 def test_gradients(benchmark, checked_kernel, impl_name, dtype, batch_size):
     checked = checked_kernel(impl_name, dtype)
     X, Y = checked.work.X[:batch_size], checked.work.Y[:batch_size]
