@@ -11,7 +11,7 @@ import pytest
 
 from bench.cli import main
 from bench.flops import epoch_flops
-from bench.report import scaling_table, summary_table, time_to_accuracy_table
+from bench.report_tables import scaling_table, summary_table, time_to_accuracy_table
 
 XSS = "<script>alert(1)</script>"
 OUTPUTS = ["report.html", "report.md", "summary.csv", "epochs.csv", "time_to_accuracy.csv", "efficiency.csv"]
