@@ -61,7 +61,7 @@ def add_parser(commands) -> None:
     run.set_defaults(handler=handle)
 
 
-def _select(requested: list[str] | None, err: Console) -> list[str]:
+def select_impls(requested: list[str] | None, err: Console) -> list[str]:
     """Return the kernels to run, or raise for an unknown or unavailable name."""
     if requested is None:
         for name, reason in implementations.unavailable().items():
@@ -77,7 +77,7 @@ def _config(args: argparse.Namespace, err: Console, previous: dict | None) -> Ru
     names = [f.name for f in fields(RunConfig)]
     given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
     if previous is None:
-        return RunConfig(**{**given, "impls": _select(given.get("impls"), err)})
+        return RunConfig(**{**given, "impls": select_impls(given.get("impls"), err)})
     stored = previous.get("config")
     if not isinstance(stored, dict) or set(stored) != set(names):
         raise BenchError(f"{args.resume}: its configuration does not match this version's options; cannot resume")

@@ -56,8 +56,8 @@ COLUMNS = (
 )
 KIND_RUN = "run"
 KIND_PYTEST = "pytest-benchmark"
-# backprop-bench run's config says train_limit=None for "the whole training set";
-# both supported datasets (MNIST, Fashion-MNIST) have 60,000 training images.
+# Run files record n_train; older ones only say train_limit=None for "the whole training
+# set", and both supported datasets (MNIST, Fashion-MNIST) have 60,000 training images.
 FULL_TRAIN_SIZE = 60_000
 
 
@@ -165,7 +165,7 @@ def pytest_rows(document: dict, source: str) -> list[dict]:
 def run_rows(document: dict, source: str) -> list[dict]:
     """Return one row per implementation of a ``backprop-bench run`` document (benchmark 'epoch')."""
     config, machine = document.get("config") or {}, document.get("machine") or {}
-    n = config.get("train_limit") or FULL_TRAIN_SIZE
+    n = document.get("n_train") or config.get("train_limit") or FULL_TRAIN_SIZE
     sizes = config.get("sizes")
     gflop = epoch_flops(sizes, n) / 1e9 if sizes else None
     rows = []

@@ -125,6 +125,7 @@ def execute(
         document["created"] = previous.get("created")
         document["resumed"] = [*previous.get("resumed", []), _now()]
     document["data_source"] = str(data.source)
+    document["n_train"] = len(data.train_images) if config.train_limit is None else config.train_limit
     with pinned_threads(config.threads):
         document["machine"] = machine_info()
         document["roof"] = measure_roof(config.dtype)

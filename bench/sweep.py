@@ -204,10 +204,10 @@ def add_parser(commands) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from bench.cmd_run import _select
+    from bench.cmd_run import select_impls
 
     config = SweepConfig(
-        impls=_select(args.impl, err),
+        impls=select_impls(args.impl, err),
         batch_sizes=args.batch_sizes,
         widths=args.widths,
         base_batch_size=args.base_batch_size,

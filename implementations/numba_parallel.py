@@ -19,7 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import njit, prange
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from implementations.core import Params, predict
 from implementations.numba_jit import _backprop, _Buffers, _flatten, _tiny_problem, _unflatten
@@ -71,6 +71,21 @@ def _train_epoch(theta, grads, sizes, w_off, b_off, X, Y, order, batch_size, eta
             theta[k] -= step[0] * grads[0, k]
 
 
+_controller: ThreadpoolController | None = None
+
+
+def _blas_single_threaded():
+    """Return a context manager limiting BLAS to one thread.
+
+    The controller is built once: building one scans every loaded library and costs
+    milliseconds, far more than a mini-batch gradient.
+    """
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
 class _SplitBuffers:
     """Per-thread scratch space for slices of a batch of up to ``m`` rows."""
 
@@ -97,7 +112,7 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     X = np.ascontiguousarray(X, dtype)
     Y = np.ascontiguousarray(Y, dtype)
     buf = _SplitBuffers(params.sizes, len(X), dtype)
-    with threadpool_limits(1, user_api="blas"):
+    with _blas_single_threaded():
         _gradients_split(
             _flatten(params), buf.grads, buf.sizes, buf.w_off, buf.b_off, X, Y, buf.acts, buf.act_off, buf.deltas
         )
@@ -114,7 +129,7 @@ def train_epoch(
     buf = _SplitBuffers(params.sizes, min(batch_size, len(X)), dtype)
     theta = _flatten(params)
     order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
-    with threadpool_limits(1, user_api="blas"):
+    with _blas_single_threaded():
         _train_epoch(
             theta, buf.grads, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),
             buf.acts, buf.act_off, buf.deltas, buf.x, buf.y,
