@@ -295,23 +295,36 @@ def _time(seconds: float) -> str:
 
 
 def table(comparison: Comparison, base_label: str, cand_label: str) -> Table:
-    """Return a rich table with one row per compared benchmark."""
-    out = Table(title=Text(f"candidate {cand_label} vs base {base_label}"))
-    for column in ("benchmark", "group", "base median", "cand median", "ratio", "95% CI", "threshold", "verdict"):
-        out.add_column(column, justify="right" if column not in ("benchmark", "group", "verdict") else "left")
+    """Return a rich table with one row per compared benchmark, a section per group.
+
+    The threshold is in the title when every benchmark has the same one.
+    """
+    thresholds = {v.threshold for v in comparison.verdicts}
+    uniform = len(thresholds) == 1
+    title = f"candidate {cand_label} vs base {base_label}"
+    out = Table(title=Text(title + (f", threshold {min(thresholds):.2f}x" if uniform else "")))
+    out.add_column("benchmark", no_wrap=True)
+    for column in ("base median", "cand median", "ratio", "95% CI", *(() if uniform else ("threshold",))):
+        out.add_column(column, justify="right", no_wrap=True)
+    out.add_column("verdict", no_wrap=True)
+    group = None
     for v in comparison.verdicts:
+        if v.group != group:
+            group = v.group
+            if out.row_count:
+                out.add_section()
+            out.add_row(Text(group or "(no group)", style="bold"))
         style = "bold red" if v.regression else ("green" if v.label.startswith("faster") else None)
-        out.add_row(
+        cells = [
             Text(v.name),  # plain Text: rich would read "[numba-float64]" as markup
-            Text(v.group or ""),
             _time(v.base),
             _time(v.cand),
             f"{v.ratio:.3f}x",
-            f"{v.low:.3f}-{v.high:.3f}",
-            f"{v.threshold:.2f}x",
+            f"{v.low:.2f}-{v.high:.2f}",
+            *(() if uniform else (f"{v.threshold:.2f}x",)),
             v.label,
-            style=style,
-        )
+        ]
+        out.add_row(*cells, style=style)
     return out
 
 
