@@ -377,9 +377,10 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "compare",
         help="compare two pytest-benchmark results (or a git ref with the working tree) for regressions",
-        description="Compare candidate with base timings: median ratio, 95%% bootstrap interval, REGRESSION "
-        "lines when a benchmark is slower beyond its threshold and clearly so. Exit 0 none, 1 regression, "
-        "2 unusable input. BASE and CAND are pytest-benchmark JSON files, or folders of repeated runs.",
+        description="Compare candidate with base timings: median ratio and its 95% bootstrap interval; a "
+        "REGRESSION line for every benchmark whose interval lies above its threshold (slower beyond the threshold, "
+        "and clearly so). Exit 0 none, 1 regression, 2 unusable input. BASE and CAND are pytest-benchmark JSON "
+        "files, or folders of repeated runs.",
     )
     parser.add_argument("base", nargs="?", metavar="BASE", help="base results: a JSON file or a folder of them")
     parser.add_argument("cand", nargs="?", metavar="CAND", help="candidate results: a JSON file or a folder of them")
