@@ -192,3 +192,11 @@ def test_between_run_noise_widens_the_interval(tmp_path):
     cand = load_side(sorted(tmp_path.glob("c*.json")))[key]
     verdict = compare_benchmark(base, cand, threshold=1.25)
     assert verdict.low < 1.0 < verdict.high and not verdict.regression
+
+
+def test_against_needs_a_real_commit_and_no_files(tmp_path, capsys):
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    status, _, err = run_cli(capsys, "compare", "--against", "no-such-ref-xyz")
+    assert status == 2 and "no-such-ref-xyz" in err
+    status, _, err = run_cli(capsys, "compare", str(base), "--against", "HEAD")
+    assert status == 2 and "not both" in err
