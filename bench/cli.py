@@ -20,6 +20,7 @@ from bench.run import EXIT_BAD_INPUT
 _SUBCOMMANDS: tuple[str, ...] = (
     "bench.cmd_run",
     "bench.sweep",
+    "bench.goals",
     "bench.report",
     "bench.compare",
 )

@@ -135,10 +135,15 @@ def prepare(config: RunConfig, data: Dataset) -> Workload:
     Y_probe = one_hot(data.train_labels[:PROBE_SIZE], "float64", config.sizes[-1])
     reference = implementations.get(implementations.REFERENCE)
     ref_params = params0.astype("float64")
+    X_test = scale_pixels(data.test_images, config.dtype)
+    # No kernel may write its inputs; read-only also lets a kernel (JAX) keep one copy of
+    # the training set across epochs instead of copying it defensively every epoch.
+    for array in (X, Y, X_test):
+        array.setflags(write=False)
     return Workload(
         X=X,
         Y=Y,
-        X_test=scale_pixels(data.test_images, config.dtype),
+        X_test=X_test,
         y_test=data.test_labels,
         params0=params0,
         X_probe=X_probe,
@@ -148,9 +153,7 @@ def prepare(config: RunConfig, data: Dataset) -> Workload:
     )
 
 
-def _check_parity(
-    impl: implementations.Implementation, work: Workload, config: RunConfig, result: KernelResult
-) -> bool:
+def check_parity(impl: implementations.Implementation, work: Workload, config: RunConfig, result: KernelResult) -> bool:
     """Return True when the kernel's gradients and probe epoch agree with the reference."""
     dtype = config.dtype
     X_probe, Y_probe = work.X_probe.astype(dtype), work.Y_probe.astype(dtype)
@@ -184,10 +187,12 @@ def run_kernel(name: str, work: Workload, config: RunConfig, reporter: Reporter)
             return result
         reporter.phase(name, "compiling")
         start = time.perf_counter()
-        impl.warm_up(config.sizes, config.dtype)
+        impl.warm_up(
+            config.sizes, config.dtype, n_train=len(work.X), batch_size=config.batch_size, shuffle=config.shuffle
+        )
         result.compile_seconds = time.perf_counter() - start
         reporter.phase(name, "checking parity")
-        if not _check_parity(impl, work, config, result):
+        if not check_parity(impl, work, config, result):
             return result
         params = work.params0
         shuffle_seed = config.seed if config.shuffle else None

@@ -3,7 +3,9 @@
 Every kernel module exports the same public names: ``name``, ``description``,
 ``gradients(params, X, Y)`` and ``predict(params, X)``; optionally a fused
 ``train_epoch(params, X, Y, batch_size, eta, order=None)`` and a
-``warm_up(sizes, dtype)`` that absorbs JIT compilation (never timed as training).
+``warm_up(sizes, dtype)`` that absorbs JIT compilation (never timed as training);
+a kernel that compiles per shape may also take the keywords ``n_train``,
+``batch_size`` and ``shuffle`` describing the workload about to be timed.
 :func:`get` wraps a module into an :class:`Implementation` that always has all of
 them, filling the gaps with the shared code in :mod:`implementations.core`.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -68,13 +71,28 @@ class Implementation:
     gradients: Callable[[Params, object, object], Params]
     predict: Callable
     train_epoch: Callable
-    warm_up: Callable[[list[int], str], None]
+    warm_up: Callable[..., None]
     fused_epoch: bool
     rtol: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_RTOL))
 
 
-def _no_warm_up(sizes: list[int], dtype: str) -> None:
+def _no_warm_up(sizes: list[int], dtype: str, **workload) -> None:
     """Return at once: a kernel with nothing to compile."""
+
+
+def _warm_up_of(module: ModuleType) -> Callable[..., None]:
+    """Return the module's warm_up, accepting the optional workload shape whether or not it uses it.
+
+    The harness calls ``warm_up(sizes, dtype, n_train=..., batch_size=..., shuffle=...)``;
+    a kernel that compiles per shape (JAX) declares those keywords, one that compiles per
+    dtype only (Numba) may take just ``(sizes, dtype)``.
+    """
+    warm_up = getattr(module, "warm_up", None)
+    if warm_up is None:
+        return _no_warm_up
+    if "n_train" in inspect.signature(warm_up).parameters:
+        return warm_up
+    return lambda sizes, dtype, **workload: warm_up(sizes, dtype)
 
 
 def _wrap(module: ModuleType) -> Implementation:
@@ -87,7 +105,7 @@ def _wrap(module: ModuleType) -> Implementation:
         gradients=module.gradients,
         predict=module.predict,
         train_epoch=train_epoch,
-        warm_up=getattr(module, "warm_up", _no_warm_up),
+        warm_up=_warm_up_of(module),
         fused_epoch=fused,
         rtol={**DEFAULT_RTOL, **getattr(module, "rtol", {})},
     )

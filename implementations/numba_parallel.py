@@ -22,7 +22,7 @@ from numba import njit, prange
 from threadpoolctl import ThreadpoolController
 
 from implementations.core import Params, predict
-from implementations.numba_jit import _backprop, _Buffers, _flatten, _tiny_problem, _unflatten
+from implementations.numba_jit import _backprop, _Buffers, _flatten, _read_only, _tiny_problem, _unflatten
 
 name = "numba-parallel"
 description = "Numba kernels with the mini-batch split across threads (prange), BLAS single-threaded"
@@ -140,9 +140,10 @@ def train_epoch(
 def warm_up(sizes: list[int], dtype: str) -> None:
     """Compile (or load from the on-disk cache) every kernel signature a run will use."""
     params, X, Y = _tiny_problem(sizes, dtype, 5)
-    gradients(params, X, Y)
-    train_epoch(params, X, Y, 4, 1.0)
-    train_epoch(params, X, Y, 4, 1.0, order=np.arange(5))
+    for X_, Y_ in ((X, Y), _read_only(X, Y)):
+        gradients(params, X_, Y_)
+        train_epoch(params, X_, Y_, 4, 1.0)
+        train_epoch(params, X_, Y_, 4, 1.0, order=np.arange(5))
 
 
 __all__ = ["description", "gradients", "name", "predict", "train_epoch", "warm_up"]

@@ -35,7 +35,7 @@ import implementations
 from bench import machine as bench_machine
 from bench.data import load_dataset
 from bench.errors import BenchError
-from bench.harness import KernelResult, RunConfig, Workload, _check_parity, prepare
+from bench.harness import KernelResult, RunConfig, Workload, check_parity, prepare
 from bench.machine import pinned_threads
 
 SIZES = [784, 30, 10]
@@ -236,7 +236,7 @@ def checked_kernel(dataset, settings):
             start = time.perf_counter()
             impl.warm_up(SIZES, dtype)
             compile_s = time.perf_counter() - start
-            ok = _check_parity(impl, work, config, result)
+            ok = check_parity(impl, work, config, result)
             outcomes[name, dtype] = (
                 Checked(impl, work, config, compile_s, result.grad_max_rel_error, result.step_max_rel_error)
                 if ok

@@ -1,0 +1,210 @@
+"""``backprop-bench goals``: the fast-kernel goals, measured side by side in one process.
+
+For each thread setting and dtype it measures the machine's roof (a large GEMM,
+same dtype and threads), then times one full-MNIST epoch of every kernel at
+batch sizes 100 and 10, interleaved (A B C A B C ...) so that drift in the
+machine's speed hits every kernel alike; per-example SGD (batch size 1) of
+``numba`` against ``loop`` on a subset; and, in a fresh process, how long Numba
+takes to load its compiled kernels from the on-disk cache. Every timed epoch goes
+through the run harness, so it is parity-checked against the float64 reference
+first and a disagreeing kernel is reported, never timed.
+
+The goals (issue 6): (1) the fastest kernel within 1.5x the roof's time per epoch;
+(2) numba at most 0.8x the faster of torch and jax at batch sizes 100 and 10;
+(3) numba at batch size 1 at least 30x faster than loop; (4) warm-up from cache at
+most 0.5 s; (5) all of it with one thread and with two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import implementations
+from bench.argtypes import positive_int
+from bench.data import load_dataset
+from bench.flops import epoch_flops
+from bench.harness import RunConfig, SilentReporter, prepare, run_kernel
+from bench.machine import blas_info, machine_info, numba_info, pinned_threads
+from bench.results import check_writable, write_atomic
+from bench.roof import measure_roof
+
+KERNELS = ("numba", "numba-parallel", "vectorized", "torch", "jax")
+PEERS = ("torch", "jax")
+BATCH_SIZES = (100, 10)
+PER_EXAMPLE_SUBSET = 3_000
+_WARM_UP_PROBE = """
+import time, implementations
+start = time.perf_counter()
+for name in ("numba", "numba-parallel"):
+    for dtype in ("float64", "float32"):
+        implementations.get(name).warm_up([784, 30, 10], dtype)
+print(time.perf_counter() - start)
+"""
+
+
+def _epoch_times(names: list[str], config: RunConfig, data, rounds: int) -> dict[str, dict]:
+    """Return {name: {"status", "seconds": [...]}} from ``rounds`` interleaved one-epoch runs."""
+    work = prepare(config, data)
+    out = {name: {"status": "ok", "seconds": [], "message": None} for name in names}
+    for _ in range(rounds):
+        for name in names:
+            if out[name]["status"] != "ok":
+                continue
+            result = run_kernel(name, work, config, SilentReporter())
+            if result.status != "ok":
+                out[name].update(status=result.status, message=result.message, seconds=[])
+            else:
+                out[name]["seconds"].append(result.epoch_seconds[0])
+    return out
+
+
+def _cache_warm_up_seconds() -> float:
+    """Return the seconds a fresh process takes to warm up the Numba kernels (from the cache)."""
+    subprocess.run([sys.executable, "-c", _WARM_UP_PROBE], check=True, capture_output=True)  # fill the cache
+    done = subprocess.run([sys.executable, "-c", _WARM_UP_PROBE], check=True, capture_output=True, text=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Console) -> dict:
+    """Return the goals document: per setting, the roof and every kernel's epoch times and ratios."""
+    data = load_dataset("mnist")
+    names = [name for name in KERNELS if name in implementations.available()]
+    document = {"schema": 1, "kind": "backprop-bench goals", "rounds": rounds, "settings": []}
+    for n_threads in threads:
+        with pinned_threads(n_threads):
+            for dtype in dtypes:
+                setting = {"threads": n_threads, "dtype": dtype, "roof": measure_roof(dtype), "epochs": []}
+                setting["blas"], setting["numba"] = blas_info(), numba_info()
+                roof_seconds = epoch_flops([784, 30, 10], len(data.train_images)) / 1e9 / setting["roof"]["gflops"]
+                setting["roof_epoch_seconds"] = roof_seconds
+                for batch_size in BATCH_SIZES:
+                    progress.print(f"threads={n_threads} {dtype} batch {batch_size}: {', '.join(names)}")
+                    config = RunConfig(impls=names, epochs=1, batch_size=batch_size, dtype=dtype)
+                    for name, timing in _epoch_times(names, config, data, rounds).items():
+                        setting["epochs"].append({"name": name, "batch_size": batch_size, **timing})
+                progress.print(f"threads={n_threads} {dtype} batch 1: numba, loop on {PER_EXAMPLE_SUBSET} images")
+                config = RunConfig(
+                    ["numba", "loop"], epochs=1, batch_size=1, dtype=dtype, train_limit=PER_EXAMPLE_SUBSET
+                )
+                setting["per_example"] = _epoch_times(["numba", "loop"], config, data, max(1, rounds // 2))
+                document["settings"].append(setting)
+    document["machine"] = machine_info()
+    progress.print("warm-up from the Numba cache in a fresh process")
+    document["cache_warm_up_seconds"] = _cache_warm_up_seconds()
+    return document
+
+
+def _median(entry: dict) -> float | None:
+    return statistics.median(entry["seconds"]) if entry.get("seconds") else None
+
+
+def table_rows(document: dict) -> list[dict]:
+    """Return one row per (setting, kernel, batch size): median ms, fraction of roof, ratio to the best peer."""
+    rows = []
+    for setting in document["settings"]:
+        for batch_size in BATCH_SIZES:
+            entries = [e for e in setting["epochs"] if e["batch_size"] == batch_size]
+            peers = [m for e in entries if e["name"] in PEERS and (m := _median(e)) is not None]
+            best_peer = min(peers) if peers else None
+            for entry in entries:
+                median = _median(entry)
+                rows.append(
+                    {
+                        "kernel": entry["name"],
+                        "dtype": setting["dtype"],
+                        "threads": setting["threads"],
+                        "batch_size": batch_size,
+                        "median_epoch_ms": None if median is None else 1e3 * median,
+                        "spread_ms": None if median is None else 1e3 * (max(entry["seconds"]) - min(entry["seconds"])),
+                        "roof_multiple": None if median is None else median / setting["roof_epoch_seconds"],
+                        "vs_best_peer": None if median is None or best_peer is None else median / best_peer,
+                        "status": entry["status"],
+                    }
+                )
+    return rows
+
+
+def verdicts(document: dict) -> list[str]:
+    """Return one line per goal and setting saying whether it was met, with the measured figure."""
+    lines, rows = [], table_rows(document)
+    for setting in document["settings"]:
+        key = (setting["threads"], setting["dtype"])
+        label = f"threads={key[0]} {key[1]}"
+        mine = [r for r in rows if (r["threads"], r["dtype"]) == key and r["median_epoch_ms"] is not None]
+        fastest = min((r for r in mine if r["batch_size"] == 100), key=lambda r: r["median_epoch_ms"], default=None)
+        if fastest:
+            ok = fastest["roof_multiple"] <= 1.5
+            lines.append(
+                f"goal 1 {label}: fastest {fastest['kernel']} at {fastest['roof_multiple']:.2f}x roof {_met(ok)}"
+            )
+        for batch_size in BATCH_SIZES:
+            numba_row = next((r for r in mine if r["kernel"] == "numba" and r["batch_size"] == batch_size), None)
+            if numba_row and numba_row["vs_best_peer"] is not None:
+                ok = numba_row["vs_best_peer"] <= 0.8
+                lines.append(
+                    f"goal 2 {label} batch {batch_size}: numba {numba_row['vs_best_peer']:.2f}x best peer {_met(ok)}"
+                )
+        loop, numba = _median(setting["per_example"]["loop"]), _median(setting["per_example"]["numba"])
+        if loop and numba:
+            lines.append(
+                f"goal 3 {label}: numba {loop / numba:.1f}x faster than loop at batch 1 {_met(loop / numba >= 30)}"
+            )
+    warm = document["cache_warm_up_seconds"]
+    lines.append(f"goal 4: warm-up from cache {warm:.2f} s {_met(warm <= 0.5)}")
+    return lines
+
+
+def _met(ok: bool) -> str:
+    return "(met)" if ok else "(NOT met)"
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def add_parser(commands) -> None:
+    """Add ``goals`` to the subcommands."""
+    goals = commands.add_parser(
+        "goals",
+        help="measure the fast-kernel goals (roof, peers, per-example, cache) on full MNIST",
+        description=__doc__.split("\n\n")[1],
+    )
+    goals.add_argument(
+        "--threads", type=positive_int, action="append", help="thread setting (repeatable; default 1 and 2)"
+    )
+    goals.add_argument("--dtype", choices=implementations.DTYPES, action="append", help="default: both")
+    goals.add_argument("--rounds", type=positive_int, default=5, help="timed epochs per kernel (default: %(default)s)")
+    goals.add_argument("--out", type=Path, default=Path("results/goals.json"), help="default: %(default)s")
+    goals.set_defaults(handler=_cmd_goals)
+
+
+def _cmd_goals(args: argparse.Namespace, out: Console, err: Console) -> int:
+    path = check_writable(args.out)
+    document = measure(args.threads or [1, 2], args.dtype or ["float32", "float64"], args.rounds, err)
+    write_atomic(path, document)
+    table = Table(title=f"median of {args.rounds} interleaved full-MNIST epochs, sizes 784,30,10")
+    for column in ("kernel", "dtype", "threads", "batch", "median epoch ms", "spread ms", "x roof", "x best peer"):
+        table.add_column(column, justify="left" if column in ("kernel", "dtype") else "right")
+    for row in table_rows(document):
+        table.add_row(
+            row["kernel"],
+            row["dtype"],
+            str(row["threads"]),
+            str(row["batch_size"]),
+            _fmt(row["median_epoch_ms"], ".1f") if row["status"] == "ok" else row["status"],
+            _fmt(row["spread_ms"], ".1f"),
+            _fmt(row["roof_multiple"], ".2f"),
+            _fmt(row["vs_best_peer"], ".2f"),
+        )
+    out.print(table)
+    for line in verdicts(document):
+        out.print(line, markup=False, highlight=False)
+    err.print(f"results saved to {path}", markup=False, highlight=False)
+    return 0
