@@ -38,6 +38,7 @@ _MODULES: dict[str, str] = {
     "jax": "implementations.jax_kernel",
     "loop": "implementations.loop",
     "numba": "implementations.numba_jit",
+    "numba-fastmath": "implementations.numba_fastmath",
     "numba-parallel": "implementations.numba_parallel",
     "torch": "implementations.torch_kernel",
     "vectorized": "implementations.vectorized",
