@@ -1,0 +1,52 @@
+"""The goal arithmetic of `backprop-bench goals`, on a synthetic measurement."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.goals import table_rows, verdicts
+
+
+def entry(name: str, batch_size: int, seconds: list[float], status: str = "ok") -> dict:
+    return {"name": name, "batch_size": batch_size, "status": status, "seconds": seconds, "message": None}
+
+
+@pytest.fixture
+def document() -> dict:
+    epochs = [
+        entry("numba", 100, [0.09, 0.10, 0.11]),
+        entry("numba-parallel", 100, [0.08, 0.08, 0.09]),
+        entry("torch", 100, [0.20, 0.21, 0.22]),
+        entry("jax", 100, [0.15, 0.16, 0.20]),
+        entry("vectorized", 100, [], status="parity-failed"),
+        entry("numba", 10, [0.30, 0.30, 0.31]),
+        entry("torch", 10, [0.35, 0.36, 0.37]),
+        entry("jax", 10, [0.90, 0.95, 1.0]),
+    ]
+    per_example = {
+        "numba": entry("numba", 1, [0.010, 0.011]),
+        "numba-fastmath": entry("numba-fastmath", 1, [0.008, 0.009]),
+        "loop": entry("loop", 1, [0.300, 0.310]),
+    }
+    setting = {"threads": 1, "dtype": "float64", "roof_epoch_seconds": 0.06, "epochs": epochs}
+    setting["per_example"] = per_example
+    return {"settings": [setting], "cache_warm_up_seconds": 0.3}
+
+
+def test_rows_give_roof_multiple_and_ratio_to_best_peer(document):
+    rows = {(r["kernel"], r["batch_size"]): r for r in table_rows(document)}
+    assert rows[("numba", 100)]["median_epoch_ms"] == pytest.approx(100.0)
+    assert rows[("numba", 100)]["roof_multiple"] == pytest.approx(0.10 / 0.06)
+    assert rows[("numba", 100)]["vs_best_peer"] == pytest.approx(0.10 / 0.16)  # jax is the faster peer
+    assert rows[("numba", 10)]["vs_best_peer"] == pytest.approx(0.30 / 0.36)  # torch is, at batch 10
+    failed = rows[("vectorized", 100)]
+    assert failed["median_epoch_ms"] is None and failed["roof_multiple"] is None and failed["status"] == "parity-failed"
+
+
+def test_verdicts_name_the_best_kernel_and_say_met_or_not(document):
+    lines = verdicts(document)
+    assert "goal 1 threads=1 float64: fastest numba-parallel at 1.33x roof (met)" in lines
+    assert "goal 2 threads=1 float64 batch 100: numba-parallel 0.50x best peer (met)" in lines
+    assert "goal 2 threads=1 float64 batch 10: numba 0.83x best peer (NOT met)" in lines
+    assert any(line.startswith("goal 3 threads=1 float64: numba-fastmath 35.9x") and "(met)" in line for line in lines)
+    assert "goal 4: warm-up from cache 0.30 s (met)" in lines
