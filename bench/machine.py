@@ -94,7 +94,10 @@ def _numpy_blas_name() -> str | None:
 
 @contextlib.contextmanager
 def pinned_threads(n: int | None) -> Iterator[None]:
-    """Limit BLAS/OpenMP pools and Numba to ``n`` threads inside the block (no-op for None)."""
+    """Limit BLAS/OpenMP pools, Numba and PyTorch to ``n`` threads inside the block (no-op for None).
+
+    JAX is not limited: XLA sizes its thread pool once, at import, from ``XLA_FLAGS``.
+    """
     if n is None:
         yield
         return
@@ -108,11 +111,18 @@ def pinned_threads(n: int | None) -> Iterator[None]:
     # unpinned it ran 2 threads on a busy 2-core machine: 30x slower per call.
     with contextlib.suppress(ImportError):
         import scipy.linalg  # noqa: F401
+    # PyTorch keeps an intra-op pool of its own; only pin it where a kernel imported it.
+    torch = sys.modules.get("torch")
+    previous_torch = torch.get_num_threads() if torch else None
     with threadpool_limits(limits=n):
         if numba:
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        if torch:
+            torch.set_num_threads(n)
         try:
             yield
         finally:
             if numba:
                 numba.set_num_threads(previous)
+            if torch:
+                torch.set_num_threads(previous_torch)
