@@ -68,64 +68,68 @@ class _Buffers:
 
 
 @njit(cache=True)
-def _layer_forward(A_prev, W, b, A):
-    """Set A = sigmoid(A_prev @ W.T + b), shapes (m, in), (out, in), (out,), (m, out). (Numba JIT-compiled)"""
-    np.dot(A_prev, W.T, A)
-    one = A.dtype.type(1.0)
-    for i in range(A.shape[0]):
-        for j in range(A.shape[1]):
-            A[i, j] = one / (one + np.exp(-(A[i, j] + b[j])))
+def _sigmoid_with_bias(At, b):
+    """Set At = sigmoid(At + b[:, None]) in place; At has shape (out, m). (Numba JIT-compiled)"""
+    one = At.dtype.type(1.0)
+    for j in range(At.shape[0]):
+        for i in range(At.shape[1]):
+            At[j, i] = one / (one + np.exp(-(At[j, i] + b[j])))
 
 
 @njit(cache=True)
 def _backprop(theta, grad, sizes, w_off, b_off, X, Y, acts, act_off, deltas):
-    """Write dC/dtheta summed over the rows of X (m, in), Y (m, out) into grad. (Numba JIT-compiled)"""
+    """Write dC/dtheta summed over the rows of X (m, in), Y (m, out) into grad. (Numba JIT-compiled)
+
+    Activations and errors are kept transposed, (width, m), one column per example as
+    in Nielsen's book: then both large products read X in the form BLAS handles best
+    for these shapes, w^1 X^T forward and delta^1 X for the weight gradient (measured:
+    X w^1T took 1.5x as long as w^1 X^T at m = 100 in float64).
+    """
     n_layers = sizes.size - 1
     m = X.shape[0]
     one = theta.dtype.type(1.0)
     for l in range(n_layers):
         n_in, n_out = sizes[l], sizes[l + 1]
         W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
-        b = theta[b_off[l] : b_off[l] + n_out]
-        A = acts[act_off[l] : act_off[l] + m * n_out].reshape((m, n_out))
+        At = acts[act_off[l] : act_off[l] + n_out * m].reshape((n_out, m))
         if l == 0:
-            _layer_forward(X, W, b, A)
+            np.dot(W, X.T, At)
         else:
-            A_prev = acts[act_off[l - 1] : act_off[l - 1] + m * n_in].reshape((m, n_in))
-            _layer_forward(A_prev, W, b, A)
+            np.dot(W, acts[act_off[l - 1] : act_off[l - 1] + n_in * m].reshape((n_in, m)), At)
+        _sigmoid_with_bias(At, theta[b_off[l] : b_off[l] + n_out])
 
-    # delta^L = (a^L - y) * sigma'(z^L), with sigma'(z) = a * (1 - a); rows are examples.
+    # delta^L = (a^L - y) * sigma'(z^L), with sigma'(z) = a * (1 - a); columns are examples.
     n_out = sizes[n_layers]
-    A = acts[act_off[n_layers - 1] : act_off[n_layers - 1] + m * n_out].reshape((m, n_out))
-    D = deltas[0, : m * n_out].reshape((m, n_out))
-    for i in range(m):
-        for j in range(n_out):
-            a = A[i, j]
-            D[i, j] = (a - Y[i, j]) * a * (one - a)
+    At = acts[act_off[n_layers - 1] : act_off[n_layers - 1] + n_out * m].reshape((n_out, m))
+    Dt = deltas[0, : n_out * m].reshape((n_out, m))
+    for j in range(n_out):
+        for i in range(m):
+            a = At[j, i]
+            Dt[j, i] = (a - Y[i, j]) * a * (one - a)
 
     for l in range(n_layers - 1, -1, -1):
         n_in, n_out = sizes[l], sizes[l + 1]
         # deltas rows alternate: layer l's error sits in row (n_layers - 1 - l) % 2.
-        D = deltas[(n_layers - 1 - l) % 2, : m * n_out].reshape((m, n_out))
+        Dt = deltas[(n_layers - 1 - l) % 2, : n_out * m].reshape((n_out, m))
         gW = grad[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
         gb = grad[b_off[l] : b_off[l] + n_out]
         for j in range(n_out):
-            gb[j] = 0
-        for i in range(m):
-            for j in range(n_out):
-                gb[j] += D[i, j]
+            total = Dt[j, 0]
+            for i in range(1, m):  # in example order, as the reference's sum over rows
+                total += Dt[j, i]
+            gb[j] = total
         if l == 0:
-            np.dot(D.T, X, gW)
+            np.dot(Dt, X, gW)
         else:
-            A_prev = acts[act_off[l - 1] : act_off[l - 1] + m * n_in].reshape((m, n_in))
-            np.dot(D.T, A_prev, gW)
+            A_prev_t = acts[act_off[l - 1] : act_off[l - 1] + n_in * m].reshape((n_in, m))
+            np.dot(Dt, A_prev_t.T, gW)
             W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
-            D_prev = deltas[(n_layers - l) % 2, : m * n_in].reshape((m, n_in))
-            np.dot(D, W, D_prev)
-            for i in range(m):
-                for j in range(n_in):
-                    a = A_prev[i, j]
-                    D_prev[i, j] *= a * (one - a)
+            Dt_prev = deltas[(n_layers - l) % 2, : n_in * m].reshape((n_in, m))
+            np.dot(W.T, Dt, Dt_prev)
+            for k in range(n_in):
+                for i in range(m):
+                    a = A_prev_t[k, i]
+                    Dt_prev[k, i] *= a * (one - a)
 
 
 @njit(cache=True)
