@@ -115,7 +115,8 @@ def train_epoch(
     theta = _flatten(params)
     order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
     step = dtype.type(eta)  # eta / m with m = 1, rounded to the dtype as the shared update does
-    _sgd_examples(theta, buf.sizes, buf.w_off, buf.b_off, X, Y, order, step, buf.acts, buf.act_off, buf.deltas)
+    with numba_jit._blas_single_threaded():
+        _sgd_examples(theta, buf.sizes, buf.w_off, buf.b_off, X, Y, order, step, buf.acts, buf.act_off, buf.deltas)
     return _unflatten(theta, params.sizes)
 
 

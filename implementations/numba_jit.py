@@ -5,6 +5,9 @@ row-major (out, in), then its bias), so one nopython kernel handles any depth
 without lists of arrays. Matrix products go through ``np.dot`` (BLAS, via
 SciPy); bias, sigmoid, its derivative and the update are fused loops.
 
+It runs on one core: BLAS is limited to one thread inside its calls (see
+``_blas_single_threaded``); ``numba-parallel`` is the threaded variant.
+
 Compilation happens in :func:`warm_up`, which the harness times on its own and
 never inside an epoch timing. Kernels are cached on disk (``cache=True``), so a
 second process loads them instead of compiling. This kernel keeps the
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from threadpoolctl import ThreadpoolController
 
 from implementations.core import Params, init_params, predict
 
@@ -50,6 +54,29 @@ def _unflatten(theta: np.ndarray, sizes: list[int]) -> Params:
         weights.append(theta[w_off[l] : w_off[l] + n_out * n_in].reshape(n_out, n_in).copy())
         biases.append(theta[b_off[l] : b_off[l] + n_out].copy())
     return Params(weights, biases)
+
+
+_controller: ThreadpoolController | None = None
+
+
+def _blas_single_threaded():
+    """Return a context manager limiting BLAS to one thread.
+
+    The matrix products here are small (100 x 784 x 30): split over two OpenBLAS
+    threads they ran slower than on one (measured: full-MNIST float64 epoch 125 ms
+    with two, 100 ms with one), so this kernel stays on one core and
+    ``numba-parallel`` is the one that uses threads. The controller is built once:
+    building one scans every loaded library and costs milliseconds.
+    """
+    global _controller
+    if _controller is None:
+        # np.dot inside @njit calls SciPy's own OpenBLAS, which loads lazily (at the first
+        # compile); a controller built before it is loaded would not limit it, and two
+        # OpenBLAS threads under every Numba thread made an epoch 100x slower.
+        import scipy.linalg  # noqa: F401
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 class _Buffers:
@@ -210,7 +237,8 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     Y = np.ascontiguousarray(Y, dtype)
     buf = _Buffers(params.sizes, len(X), dtype)
     theta = _flatten(params)
-    _backprop(theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, buf.acts, buf.act_off, buf.deltas)
+    with _blas_single_threaded():
+        _backprop(theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, buf.acts, buf.act_off, buf.deltas)
     return _unflatten(buf.grad, params.sizes)
 
 
@@ -227,10 +255,11 @@ def train_epoch(
     buf = _Buffers(params.sizes, min(batch_size, len(X)), dtype)
     theta = _flatten(params)
     order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
-    _train_epoch(
-        theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),
-        buf.acts, buf.act_off, buf.deltas, buf.x, buf.y,
-    )  # fmt: skip
+    with _blas_single_threaded():
+        _train_epoch(
+            theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),
+            buf.acts, buf.act_off, buf.deltas, buf.x, buf.y,
+        )  # fmt: skip
     return _unflatten(theta, params.sizes)
 
 

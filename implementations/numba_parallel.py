@@ -19,10 +19,17 @@ from __future__ import annotations
 import numba
 import numpy as np
 from numba import njit, prange
-from threadpoolctl import ThreadpoolController
 
 from implementations.core import Params, predict
-from implementations.numba_jit import _backprop, _Buffers, _flatten, _read_only, _tiny_problem, _unflatten
+from implementations.numba_jit import (
+    _backprop,
+    _blas_single_threaded,
+    _Buffers,
+    _flatten,
+    _read_only,
+    _tiny_problem,
+    _unflatten,
+)
 
 name = "numba-parallel"
 description = "Numba kernels with the mini-batch split across threads (prange), BLAS single-threaded"
@@ -69,21 +76,6 @@ def _train_epoch(theta, grads, sizes, w_off, b_off, X, Y, order, batch_size, eta
         step[0] = eta / m  # rounded to theta's dtype first, as the shared update does
         for k in range(theta.size):
             theta[k] -= step[0] * grads[0, k]
-
-
-_controller: ThreadpoolController | None = None
-
-
-def _blas_single_threaded():
-    """Return a context manager limiting BLAS to one thread.
-
-    The controller is built once: building one scans every loaded library and costs
-    milliseconds, far more than a mini-batch gradient.
-    """
-    global _controller
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 class _SplitBuffers:

@@ -1,0 +1,32 @@
+"""Numba kernels keep BLAS on one thread, including SciPy's lazily loaded OpenBLAS.
+
+Checked in a fresh interpreter: in this one other tests have long since loaded SciPy,
+which would hide the bug this guards against (a controller built before SciPy's
+OpenBLAS loads does not limit it, and an epoch of numba-parallel took 13 s, not 0.13 s).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("numba")
+
+PROBE = """
+from threadpoolctl import threadpool_info
+import implementations
+from implementations.numba_jit import _blas_single_threaded
+with _blas_single_threaded():
+    implementations.get("numba-parallel").warm_up([20, 10], "float64")  # first compile loads SciPy's BLAS
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    assert any("scipy" in lib["filepath"] for lib in blas), blas
+    assert all(lib["num_threads"] == 1 for lib in blas), blas
+print("ok")
+"""
+
+
+def test_blas_is_single_threaded_inside_numba_kernels():
+    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
