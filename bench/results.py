@@ -33,12 +33,21 @@ def _finite(value):
     return value
 
 
+def _umask() -> int:
+    """Return the process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, document: dict) -> None:
     """Write ``document`` as JSON to ``path`` through a temporary file and a rename."""
     path = Path(path)
     text = json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a results file gets the usual mode.
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
