@@ -13,7 +13,6 @@ statistics: that is :mod:`bench.compare`'s job.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,6 +24,7 @@ from bench.errors import BenchError
 from bench.flops import epoch_flops
 from bench.results import KIND as RUN_KIND
 from bench.results import SCHEMA as RUN_SCHEMA
+from bench.results import read_json
 
 COLUMNS = (
     "source",
@@ -59,24 +59,6 @@ KIND_PYTEST = "pytest-benchmark"
 # Run files record n_train; older ones only say train_limit=None for "the whole training
 # set", and both supported datasets (MNIST, Fashion-MNIST) have 60,000 training images.
 FULL_TRAIN_SIZE = 60_000
-
-
-def read_json(path: str | Path) -> dict:
-    """Return the JSON object in ``path``, or raise BenchError naming the file."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BenchError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise BenchError(f"{path}: is a folder, not a results file") from None
-    except OSError as exc:
-        raise BenchError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BenchError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
-    if not isinstance(document, dict):
-        raise BenchError(f"{path}: not a results file (the JSON is not an object)")
-    return document
 
 
 def kind_of(document: dict, path: str | Path = "<document>") -> str:

@@ -73,19 +73,35 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
-def read_run(path: str | Path) -> dict:
-    """Return a ``backprop-bench run`` results document, or raise BenchError naming the file."""
+def read_json(path: str | Path) -> dict:
+    """Return the JSON object in ``path``, or raise BenchError naming the file."""
     path = Path(path)
     try:
         document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BenchError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BenchError(f"{path}: is a folder, not a results file") from None
     except OSError as exc:
         raise BenchError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BenchError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
-    if not isinstance(document, dict) or document.get("kind") != KIND:
-        raise BenchError(f"{path}: not a backprop-bench run results file")
+    if not isinstance(document, dict):
+        raise BenchError(f"{path}: not a results file (the JSON is not an object)")
+    return document
+
+
+def check_document(document: dict, path: str | Path, kind: str, entries: str) -> dict:
+    """Return ``document`` if it is a ``kind`` file of this schema with an ``entries`` list, else raise BenchError."""
+    if document.get("kind") != kind:
+        raise BenchError(f"{path}: not a {kind} results file")
     if document.get("schema") != SCHEMA:
         raise BenchError(f"{path}: results schema {document.get('schema')!r} is not the supported {SCHEMA}")
-    if not isinstance(document.get("implementations"), list):
-        raise BenchError(f"{path}: results file has no 'implementations' list")
+    if not isinstance(document.get(entries), list):
+        raise BenchError(f"{path}: results file has no {entries!r} list")
     return document
+
+
+def read_run(path: str | Path) -> dict:
+    """Return a ``backprop-bench run`` results document, or raise BenchError naming the file."""
+    return check_document(read_json(path), path, KIND, "implementations")

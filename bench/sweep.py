@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from bench.errors import BenchError
 from bench.flops import epoch_flops
 from bench.harness import FD_RTOL, KernelResult, RunConfig, SilentReporter, prepare, reference_check, run_kernel
 from bench.machine import machine_info, pinned_threads
-from bench.results import SCHEMA, check_writable, write_atomic
+from bench.results import SCHEMA, check_document, check_writable, read_json, write_atomic
 from bench.roof import measure_roof
 from bench.run import EXIT_INTERRUPTED, EXIT_KERNEL_FAILED, EXIT_OK, validate
 
@@ -150,20 +149,7 @@ def execute_sweep(config: SweepConfig, out: Path, reporter=None, data: Dataset |
 
 def read_sweep(path: str | Path, document: dict | None = None) -> dict:
     """Return a sweep document (parsed from ``path`` unless given), or raise BenchError naming the file."""
-    if document is None:
-        try:
-            document = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise BenchError(f"{path}: cannot read: {exc.strerror or exc}") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BenchError(f"{path}: not valid JSON (truncated or corrupt?): {exc}") from None
-    if not isinstance(document, dict) or document.get("kind") != KIND:
-        raise BenchError(f"{path}: not a backprop-bench sweep results file")
-    if document.get("schema") != SCHEMA:
-        raise BenchError(f"{path}: results schema {document.get('schema')!r} is not the supported {SCHEMA}")
-    if not isinstance(document.get("points"), list):
-        raise BenchError(f"{path}: sweep file has no 'points' list")
-    return document
+    return check_document(read_json(path) if document is None else document, path, KIND, "points")
 
 
 def _int_list(text: str) -> list[int]:

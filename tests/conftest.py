@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import implementations
+from bench.cli import main
 from bench.data import one_hot
 from implementations.core import Params
 
@@ -32,3 +33,13 @@ def random_batch(sizes: list[int], n: int, seed: int, dtype: str = "float64") ->
 def params_equal(a: Params, b: Params) -> bool:
     """Return True when every array of a equals b's exactly."""
     return all(np.array_equal(x, y) for x, y in zip(a.arrays(), b.arrays(), strict=True))
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Return (exit status, stdout, stderr) of the CLI called in-process."""
+    try:
+        status = main(list(args))
+    except SystemExit as exc:  # argparse exits for option errors
+        status = exc.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err

@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 
 import implementations
-from bench.cli import main
 from implementations import vectorized
+from tests.conftest import run_cli
 
 SMALL = ["--train-limit", "300", "--epochs", "2", "--batch-size", "50"]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Return (exit status, stdout, stderr) of the CLI called in-process."""
-    try:
-        status = main(list(args))
-    except SystemExit as exc:  # argparse exits for option errors
-        status = exc.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_run_writes_results_and_all_kernels_agree(tmp_path, capsys):

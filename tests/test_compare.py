@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.cli import main
 from bench.compare import compare_benchmark, load_side, parse_threshold_for, threshold_for
+from tests.conftest import run_cli
 
 # (name, group, typical seconds): shaped like the real suite's entries.
 BENCHMARKS = [
@@ -66,15 +66,6 @@ def pytest_benchmark_document(seed: int, slower: dict[str, float] | None = None,
 def write(path: Path, document: dict) -> Path:
     path.write_text(json.dumps(document))
     return path
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        status = main(list(args))
-    except SystemExit as exc:  # argparse exits for option errors
-        status = exc.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def test_same_code_is_exit_0(tmp_path, capsys):

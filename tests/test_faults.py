@@ -21,7 +21,8 @@ import implementations
 from bench.data import DataError, read_idx
 from bench.results import write_atomic
 from implementations import vectorized
-from tests.test_cli import SMALL, run_cli
+from tests.conftest import run_cli
+from tests.test_cli import SMALL
 from tests.test_data import idx_bytes
 
 # --- interrupts and resume --------------------------------------------------------------

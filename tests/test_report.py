@@ -9,23 +9,13 @@ import re
 import pandas as pd
 import pytest
 
-from bench.cli import main
 from bench.flops import epoch_flops
 from bench.report_tables import scaling_table, summary_table, time_to_accuracy_table
+from tests.conftest import run_cli
 
 XSS = "<script>alert(1)</script>"
 OUTPUTS = ["report.html", "report.md", "summary.csv", "epochs.csv", "time_to_accuracy.csv", "efficiency.csv"]
 PLOTS = ["epoch_times.png", "accuracy.png", "time_to_accuracy.png", "efficiency.png"]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Return (exit status, stdout, stderr) of the CLI called in-process."""
-    try:
-        status = main(list(args))
-    except SystemExit as exc:  # argparse exits for option errors
-        status = exc.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 def kernel(name: str, seconds: list[float], accuracy: list[float], status: str = "ok", compile_s: float = 0.0) -> dict:

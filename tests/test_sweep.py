@@ -6,20 +6,10 @@ import json
 
 import pytest
 
-from bench.cli import main
 from bench.errors import BenchError
 from bench.flops import epoch_flops
 from bench.sweep import SweepConfig, read_sweep
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Return (exit status, stdout, stderr) of the CLI called in-process."""
-    try:
-        status = main(list(args))
-    except SystemExit as exc:  # argparse exits for option errors
-        status = exc.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
+from tests.conftest import run_cli
 
 
 def test_grid_measures_the_crossing_point_once():
