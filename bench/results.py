@@ -1,8 +1,9 @@
 """Results files of ``backprop-bench run``: the schema version, atomic writes, safe reads.
 
 A results file is plain JSON (never pickle): ``schema``, ``kind``, ``created``,
-``config``, ``machine``, ``reference_check``, ``unavailable`` and
-``implementations`` (one object per kernel). Writes go to a temporary file in the
+``config``, ``machine``, ``roof`` (the large-GEMM GFLOP/s of this dtype and thread
+setting), ``reference_check``, ``unavailable``, ``data_source``, ``n_train`` and
+``implementations`` (one object per kernel); a resumed run adds ``resumed``. Writes go to a temporary file in the
 same folder and are renamed over the target, so a killed process leaves either
 the old file or the new one, never half of one.
 """
