@@ -188,14 +188,14 @@ _TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 def _fetch_with_torchvision(dataset: str, folder: Path) -> Path:
     """Return the folder torchvision downloaded ``dataset``'s raw IDX files into (under ``folder``)."""
+    hint = (
+        " or `apt-get install dataset-fashion-mnist` and pass --data-dir /usr/share/datasets/fashion-mnist"
+        if dataset == "fashion-mnist"
+        else ""
+    )
     try:
         from torchvision import datasets
     except ImportError:
-        hint = (
-            " or `apt-get install dataset-fashion-mnist` and pass --data-dir /usr/share/datasets/fashion-mnist"
-            if dataset == "fashion-mnist"
-            else ""
-        )
         raise DataError(
             f"{dataset} IDX files not found in {folder}: put the four files ({', '.join(FILES.values())}, "
             f"optionally .gz) there, or pass --data-dir DIR, or install torchvision (pip install -e '.[torch]') "
@@ -207,8 +207,10 @@ def _fetch_with_torchvision(dataset: str, folder: Path) -> Path:
         # where they already lie in folder/<class name>/raw, torchvision reads them and downloads nothing.
         cls(root=str(folder), train=False, download=True)
     except Exception as exc:  # torchvision raises many types (URLError, RuntimeError, ...)
+        reason = " ".join(str(exc).split())  # torchvision's messages span several lines
         raise DataError(
-            f"{dataset} IDX files not found in {folder} and the torchvision download failed: {exc}"
+            f"{dataset} IDX files not found in {folder} and the torchvision download failed ({reason}); "
+            f"put the four IDX files there, or pass --data-dir DIR{hint}"
         ) from None
     return folder / _TORCHVISION_FOLDER[dataset] / "raw"
 

@@ -123,3 +123,17 @@ def test_data_dir_with_a_corrupted_file_fails_its_checksum(tmp_path):
     with pytest.raises(DataError, match="sha256 mismatch"):
         load_dataset("mnist", tmp_path)
     assert load_dataset("mnist", tmp_path, verify=False).test_labels[100] == raw[label]
+
+
+def test_failed_torchvision_download_is_one_line(tmp_path, monkeypatch):
+    datasets = pytest.importorskip("torchvision.datasets")
+
+    def offline(*args, **kwargs):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://example, got:\n<urlopen error>")
+
+    monkeypatch.setattr(data, "default_data_dir", lambda dataset: tmp_path / dataset)
+    monkeypatch.setattr(datasets, "FashionMNIST", offline)
+    with pytest.raises(DataError) as caught:
+        resolve_data_dir("fashion-mnist", None)
+    message = str(caught.value)
+    assert "\n" not in message and "<urlopen error>" in message and "dataset-fashion-mnist" in message
