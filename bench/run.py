@@ -95,6 +95,20 @@ def new_document(config: RunConfig) -> dict:
 FINISHED = ("ok", "parity-failed", "error", "diverged")
 
 
+def stamp(document: dict, config) -> float:
+    """Record the machine, its roof and the reference's finite-difference check; return that check's error.
+
+    ``config`` is a run's or a sweep's configuration: only its ``dtype`` and ``seed`` are read.
+
+    Call it inside ``pinned_threads(config.threads)``, so the thread counts recorded are the run's.
+    """
+    document["machine"] = machine_info()
+    document["roof"] = measure_roof(config.dtype)
+    fd_error = reference_check(config.seed)
+    document["reference_check"] = {"finite_difference_max_rel_error": fd_error, "rtol": FD_RTOL}
+    return fd_error
+
+
 def _finished(document: dict | None) -> dict[str, dict]:
     """Return {name: entry} for the kernels of a previous run that need not run again."""
     if document is None:
@@ -127,10 +141,7 @@ def execute(
     document["data_source"] = str(data.source)
     document["n_train"] = len(data.train_images) if config.train_limit is None else config.train_limit
     with pinned_threads(config.threads):
-        document["machine"] = machine_info()
-        document["roof"] = measure_roof(config.dtype)
-        fd_error = reference_check(config.seed)
-        document["reference_check"] = {"finite_difference_max_rel_error": fd_error, "rtol": FD_RTOL}
+        fd_error = stamp(document, config)
         if not fd_error <= FD_RTOL:
             for name in config.impls:
                 message = f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})"

@@ -32,11 +32,10 @@ from bench.argtypes import integer, positive_float, positive_int
 from bench.data import DATASETS, Dataset, load_dataset
 from bench.errors import BenchError
 from bench.flops import epoch_flops
-from bench.harness import FD_RTOL, KernelResult, RunConfig, SilentReporter, prepare, reference_check, run_kernel
-from bench.machine import machine_info, pinned_threads
+from bench.harness import FD_RTOL, KernelResult, RunConfig, SilentReporter, prepare, run_kernel
+from bench.machine import pinned_threads
 from bench.results import SCHEMA, check_document, check_writable, read_json, write_atomic
-from bench.roof import measure_roof
-from bench.run import EXIT_INTERRUPTED, EXIT_KERNEL_FAILED, EXIT_OK, validate
+from bench.run import EXIT_INTERRUPTED, EXIT_KERNEL_FAILED, EXIT_OK, stamp, validate
 
 KIND = "backprop-bench sweep"
 
@@ -119,10 +118,7 @@ def execute_sweep(config: SweepConfig, out: Path, reporter=None, data: Dataset |
         "points": [],
     }
     with pinned_threads(config.threads):
-        document["machine"] = machine_info()
-        document["roof"] = measure_roof(config.dtype)
-        fd_error = reference_check(config.seed)
-        document["reference_check"] = {"finite_difference_max_rel_error": fd_error, "rtol": FD_RTOL}
+        fd_error = stamp(document, config)
         if not fd_error <= FD_RTOL:
             write_atomic(out, document)
             raise BenchError(f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})")
