@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.utils import get_tag
 
 import implementations
 from bench import machine as bench_machine
@@ -120,11 +121,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config._backprop_bench.timing:
         # A smoke run: every benchmark body runs once, untimed.
         config.option.benchmark_disable = True
-    elif (
-        config.getoption("benchmark_json")
-        or config.getoption("benchmark_save")
-        or config.getoption("benchmark_autosave")
-    ):
+    else:
+        if not (
+            config.getoption("benchmark_json")
+            or config.getoption("benchmark_save")
+            or config.getoption("benchmark_autosave")
+        ):
+            # A timed run is always kept: saved as pytest-benchmark JSON under results/benchmarks/,
+            # named as --benchmark-autosave names it (counter, commit, time).
+            config.option.benchmark_autosave = get_tag()
         # Raw timings make `backprop-bench compare` a statistical test, not a guess from summaries.
         config.option.benchmark_save_data = True
 
