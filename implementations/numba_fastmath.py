@@ -27,7 +27,7 @@ from numba import njit
 
 from implementations import numba_jit
 from implementations.core import Params, predict
-from implementations.numba_jit import _Buffers, _flatten, _unflatten
+from implementations.numba_jit import _Buffers, _flatten, _sgd_layer, _unflatten
 
 name = "numba-fastmath"
 description = "Numba, per-example SGD fusing each example's w^1 update with the next forward pass (reassoc)"
@@ -78,21 +78,10 @@ def _sgd_examples(theta, sizes, w_off, b_off, X, Y, order, step, acts, act_off, 
             d[j] = (a[j] - y[j]) * a[j] * (one - a[j])
         # Layers above the first: propagate with the old weights, then update, as _sgd_one does.
         for l in range(n_layers - 1, 0, -1):
-            n_prev, n_out = sizes[l], sizes[l + 1]
-            d = deltas[(n_layers - 1 - l) % 2, :n_out]
-            a_prev = acts[act_off[l - 1] : act_off[l - 1] + n_prev]
-            W = theta[w_off[l] : w_off[l] + n_out * n_prev].reshape((n_out, n_prev))
-            d_prev = deltas[(n_layers - l) % 2, :n_prev]
-            d_prev[:] = 0
-            for j in range(n_out):
-                for k in range(n_prev):
-                    d_prev[k] += W[j, k] * d[j]
-            for k in range(n_prev):
-                d_prev[k] *= a_prev[k] * (one - a_prev[k])
-            for j in range(n_out):
-                for k in range(n_prev):
-                    W[j, k] -= step * (d[j] * a_prev[k])
-                theta[b_off[l] + j] -= step * d[j]
+            a_prev = acts[act_off[l - 1] : act_off[l - 1] + sizes[l]]
+            _sgd_layer(
+                theta, sizes, w_off, b_off, l, deltas[(n_layers - 1 - l) % 2], a_prev, deltas[(n_layers - l) % 2], step
+            )
         # The first layer: update each row, then the next example's forward product through it.
         d = deltas[(n_layers - 1) % 2, :n_hidden]
         x_next = X[0] if t + 1 == n else (X[t + 1] if order.size == 0 else X[order[t + 1]])

@@ -160,6 +160,29 @@ def _backprop(theta, grad, sizes, w_off, b_off, X, Y, acts, act_off, deltas):
 
 
 @njit(cache=True)
+def _sgd_layer(theta, sizes, w_off, b_off, l, d, a_prev, d_prev, step):
+    """Per-example step of layer l in place: propagate its error into d_prev (for l > 0) with the
+    old weights, then apply w^l -= step * (delta a_prev^T) and b^l -= step * delta. (Numba JIT-compiled)
+
+    d holds delta^l in its first sizes[l + 1] entries, a_prev the layer's input (sizes[l]).
+    """
+    n_in, n_out = sizes[l], sizes[l + 1]
+    one = theta.dtype.type(1.0)
+    W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
+    if l > 0:
+        d_prev[:n_in] = 0
+        for j in range(n_out):
+            for k in range(n_in):
+                d_prev[k] += W[j, k] * d[j]
+        for k in range(n_in):
+            d_prev[k] *= a_prev[k] * (one - a_prev[k])
+    for j in range(n_out):
+        for k in range(n_in):
+            W[j, k] -= step * (d[j] * a_prev[k])
+        theta[b_off[l] + j] -= step * d[j]
+
+
+@njit(cache=True)
 def _sgd_one(theta, sizes, w_off, b_off, x, y, acts, act_off, deltas, step):
     """Apply one per-example SGD step (batch size 1) to theta in place, fused. (Numba JIT-compiled)
 
@@ -187,22 +210,11 @@ def _sgd_one(theta, sizes, w_off, b_off, x, y, acts, act_off, deltas, step):
     for j in range(n_out):
         d[j] = (a[j] - y[j]) * a[j] * (one - a[j])
     for l in range(n_layers - 1, -1, -1):
-        n_in, n_out = sizes[l], sizes[l + 1]
-        d = deltas[(n_layers - 1 - l) % 2, :n_out]
+        n_in = sizes[l]
         a_prev = x if l == 0 else acts[act_off[l - 1] : act_off[l - 1] + n_in]
-        W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
-        if l > 0:
-            d_prev = deltas[(n_layers - l) % 2, :n_in]
-            d_prev[:] = 0
-            for j in range(n_out):
-                for k in range(n_in):
-                    d_prev[k] += W[j, k] * d[j]
-            for k in range(n_in):
-                d_prev[k] *= a_prev[k] * (one - a_prev[k])
-        for j in range(n_out):
-            for k in range(n_in):
-                W[j, k] -= step * (d[j] * a_prev[k])
-            theta[b_off[l] + j] -= step * d[j]
+        _sgd_layer(
+            theta, sizes, w_off, b_off, l, deltas[(n_layers - 1 - l) % 2], a_prev, deltas[(n_layers - l) % 2], step
+        )
 
 
 @njit(cache=True)
