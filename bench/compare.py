@@ -46,7 +46,8 @@ from rich.table import Table
 from rich.text import Text
 
 from bench.errors import BenchError
-from bench.frame import KIND_PYTEST, expand, kind_of, read_json
+from bench.frame import expand
+from bench.results import PYTEST_KIND, kind_of, read_json
 
 DEFAULT_THRESHOLD = 1.25
 CONFIDENCE = 0.95
@@ -55,7 +56,8 @@ BOOTSTRAP_SAMPLES = 2000
 # the bootstrap of a median needs the shape of the distribution, not 100,000 points.
 MAX_SAMPLES = 500
 SEED = 20240601
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+from bench.errors import EXIT_FAILED as EXIT_REGRESSION  # noqa: E402
+from bench.errors import EXIT_OK  # noqa: E402
 
 
 @dataclass
@@ -155,7 +157,7 @@ def load_side(paths: Sequence[str | Path]) -> dict[str, Side]:
     sides: dict[str, Side] = {}
     for path in expand(paths):
         document = read_json(path)
-        if kind_of(document, path) != KIND_PYTEST:
+        if kind_of(document, path) != PYTEST_KIND:
             raise BenchError(f"{path}: a backprop-bench run file; compare reads pytest-benchmark JSON")
         for bench in document["benchmarks"]:
             if not isinstance(bench, dict) or "name" not in bench:

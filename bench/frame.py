@@ -22,9 +22,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.flops import epoch_flops
-from bench.results import KIND as RUN_KIND
-from bench.results import SCHEMA as RUN_SCHEMA
-from bench.results import read_json
+from bench.results import PYTEST_KIND, RUN_KIND, kind_of, read_json
 
 COLUMNS = (
     "source",
@@ -54,24 +52,9 @@ COLUMNS = (
     "gflops",
     "threads",
 )
-KIND_RUN = "run"
-KIND_PYTEST = "pytest-benchmark"
 # Run files record n_train; older ones only say train_limit=None for "the whole training
 # set", and both supported datasets (MNIST, Fashion-MNIST) have 60,000 training images.
 FULL_TRAIN_SIZE = 60_000
-
-
-def kind_of(document: dict, path: str | Path = "<document>") -> str:
-    """Return KIND_RUN or KIND_PYTEST for a parsed results document, or raise BenchError."""
-    if document.get("kind") == RUN_KIND:
-        if document.get("schema") != RUN_SCHEMA:
-            raise BenchError(f"{path}: results schema {document.get('schema')!r} is not the supported {RUN_SCHEMA}")
-        if not isinstance(document.get("implementations"), list):
-            raise BenchError(f"{path}: results file has no 'implementations' list")
-        return KIND_RUN
-    if isinstance(document.get("benchmarks"), list) and isinstance(document.get("machine_info"), dict):
-        return KIND_PYTEST
-    raise BenchError(f"{path}: unknown kind of file (neither pytest-benchmark JSON nor a backprop-bench run file)")
 
 
 def expand(paths: Iterable[str | Path]) -> list[Path]:
@@ -114,7 +97,7 @@ def pytest_rows(document: dict, source: str) -> list[dict]:
         rows.append(
             {
                 "source": source,
-                "kind": KIND_PYTEST,
+                "kind": PYTEST_KIND,
                 "created": created,
                 "machine": machine.get("node"),
                 "cpu_model": machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw"),
@@ -160,7 +143,7 @@ def run_rows(document: dict, source: str) -> list[dict]:
         rows.append(
             {
                 "source": source,
-                "kind": KIND_RUN,
+                "kind": RUN_KIND,
                 "created": document.get("created"),
                 "machine": machine.get("hostname"),
                 "cpu_model": machine.get("cpu_model"),
@@ -194,8 +177,10 @@ def rows_of(path: str | Path) -> list[dict]:
     """Return the frame rows of one results file of either kind, or raise BenchError naming it."""
     document = read_json(path)
     kind = kind_of(document, path)
+    if kind not in (RUN_KIND, PYTEST_KIND):
+        raise BenchError(f"{path}: a {kind} file, not a run or pytest-benchmark results file")
     try:
-        return run_rows(document, str(path)) if kind == KIND_RUN else pytest_rows(document, str(path))
+        return run_rows(document, str(path)) if kind == RUN_KIND else pytest_rows(document, str(path))
     except BenchError:
         raise
     except (AttributeError, KeyError, TypeError, ValueError) as exc:

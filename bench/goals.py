@@ -17,22 +17,18 @@ most 0.5 s; (5) all of it with one thread and with two.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
-from pathlib import Path
-
-from rich.console import Console
-from rich.table import Table
+from collections.abc import Callable
 
 import implementations
-from bench.argtypes import positive_int
+from bench.config import RunConfig
 from bench.data import load_dataset
 from bench.flops import epoch_flops
-from bench.harness import RunConfig, SilentReporter, prepare, run_kernel
+from bench.harness import SilentReporter, prepare, run_kernel
 from bench.machine import blas_info, machine_info, numba_info, pinned_threads
-from bench.results import check_writable, write_atomic
+from bench.results import GOALS_KIND, SCHEMA
 from bench.roof import measure_roof
 
 KERNELS = ("numba", "numba-parallel", "vectorized", "torch", "jax")
@@ -75,11 +71,11 @@ def _cache_warm_up_seconds() -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
-def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Console) -> dict:
+def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Callable[[str], None]) -> dict:
     """Return the goals document: per setting, the roof and every kernel's epoch times and ratios."""
     data = load_dataset("mnist")
     names = [name for name in KERNELS if name in implementations.available()]
-    document = {"schema": 1, "kind": "backprop-bench goals", "rounds": rounds, "settings": []}
+    document = {"schema": SCHEMA, "kind": GOALS_KIND, "rounds": rounds, "settings": []}
     for n_threads in threads:
         with pinned_threads(n_threads):
             for dtype in dtypes:
@@ -88,18 +84,18 @@ def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Consol
                 roof_seconds = epoch_flops([784, 30, 10], len(data.train_images)) / 1e9 / setting["roof"]["gflops"]
                 setting["roof_epoch_seconds"] = roof_seconds
                 for batch_size in BATCH_SIZES:
-                    progress.print(f"threads={n_threads} {dtype} batch {batch_size}: {', '.join(names)}")
+                    progress(f"threads={n_threads} {dtype} batch {batch_size}: {', '.join(names)}")
                     config = RunConfig(impls=names, epochs=1, batch_size=batch_size, dtype=dtype)
                     for name, timing in _epoch_times(names, config, data, rounds).items():
                         setting["epochs"].append({"name": name, "batch_size": batch_size, **timing})
                 per_example = [name for name in PER_EXAMPLE if name in implementations.available()]
                 names_1 = ", ".join(per_example)
-                progress.print(f"threads={n_threads} {dtype} batch 1: {names_1} on {PER_EXAMPLE_SUBSET} images")
+                progress(f"threads={n_threads} {dtype} batch 1: {names_1} on {PER_EXAMPLE_SUBSET} images")
                 config = RunConfig(per_example, epochs=1, batch_size=1, dtype=dtype, train_limit=PER_EXAMPLE_SUBSET)
                 setting["per_example"] = _epoch_times(per_example, config, data, max(1, rounds // 2))
                 document["settings"].append(setting)
     document["machine"] = machine_info()
-    progress.print("warm-up from the Numba cache in a fresh process")
+    progress("warm-up from the Numba cache in a fresh process")
     document["cache_warm_up_seconds"] = _cache_warm_up_seconds()
     return document
 
@@ -170,48 +166,3 @@ def verdicts(document: dict) -> list[str]:
 
 def _met(ok: bool) -> str:
     return "(met)" if ok else "(NOT met)"
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def add_parser(commands) -> None:
-    """Add ``goals`` to the subcommands."""
-    goals = commands.add_parser(
-        "goals",
-        help="measure the fast-kernel goals (roof, peers, per-example, cache) on full MNIST",
-        description=__doc__.split("\n\n")[1],
-    )
-    goals.add_argument(
-        "--threads", type=positive_int, action="append", help="thread setting (repeatable; default 1 and 2)"
-    )
-    goals.add_argument("--dtype", choices=implementations.DTYPES, action="append", help="default: both")
-    goals.add_argument("--rounds", type=positive_int, default=5, help="timed epochs per kernel (default: %(default)s)")
-    goals.add_argument("--out", type=Path, default=Path("results/goals.json"), help="default: %(default)s")
-    goals.set_defaults(handler=_cmd_goals)
-
-
-def _cmd_goals(args: argparse.Namespace, out: Console, err: Console) -> int:
-    path = check_writable(args.out)
-    document = measure(args.threads or [1, 2], args.dtype or ["float32", "float64"], args.rounds, err)
-    write_atomic(path, document)
-    table = Table(title=f"median of {args.rounds} interleaved full-MNIST epochs, sizes 784,30,10")
-    for column in ("kernel", "dtype", "threads", "batch", "median epoch ms", "spread ms", "x roof", "x best peer"):
-        table.add_column(column, justify="left" if column in ("kernel", "dtype") else "right")
-    for row in table_rows(document):
-        table.add_row(
-            row["kernel"],
-            row["dtype"],
-            str(row["threads"]),
-            str(row["batch_size"]),
-            _fmt(row["median_epoch_ms"], ".1f") if row["status"] == "ok" else row["status"],
-            _fmt(row["spread_ms"], ".1f"),
-            _fmt(row["roof_multiple"], ".2f"),
-            _fmt(row["vs_best_peer"], ".2f"),
-        )
-    out.print(table)
-    for line in verdicts(document):
-        out.print(line, markup=False, highlight=False)
-    err.print(f"results saved to {path}", markup=False, highlight=False)
-    return 0

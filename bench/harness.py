@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 import implementations
+from bench.config import RunConfig
 from bench.data import Dataset, one_hot, scale_pixels
 from implementations.core import Params, batch_order, finite_difference_gradients, init_params, max_rel_error
 
@@ -31,25 +32,6 @@ PROBE_BATCH = 10
 # than 1e-6 means the analytic gradient is wrong, not the estimate.
 FD_RTOL = 1e-6
 FD_SIZES = [12, 7, 5, 4]
-
-
-@dataclass
-class RunConfig:
-    """Every option of a run; stored verbatim in the results file's ``config``."""
-
-    impls: list[str]
-    sizes: list[int] = field(default_factory=lambda: [784, 30, 10])
-    epochs: int = 10
-    batch_size: int = 100
-    eta: float = 3.0
-    seed: int = 1
-    shuffle: bool = False
-    train_limit: int | None = None
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    dtype: str = "float64"
-    threads: int | None = None
-    verify_data: bool = True
 
 
 @dataclass

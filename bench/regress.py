@@ -30,7 +30,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.argtypes import positive_int
+from bench.cli.options import positive_int
 from bench.compare import compare_sides, load_side, report
 from bench.errors import BenchError
 from bench.frame import read_json

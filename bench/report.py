@@ -18,18 +18,16 @@ The tables are computed in :mod:`bench.report_tables` and the figures drawn in
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from rich.console import Console
 
 from bench import plots
 from bench.errors import BenchError
-from bench.frame import KIND_RUN, expand, kind_of, read_json, rows_of
+from bench.frame import expand, rows_of
 from bench.report_tables import (
     efficiency_table,
     epochs_table,
@@ -39,8 +37,7 @@ from bench.report_tables import (
     summary_table,
     time_to_accuracy_table,
 )
-from bench.sweep import KIND as SWEEP_KIND
-from bench.sweep import read_sweep
+from bench.results import RUN_KIND, SWEEP_KIND, kind_of, read_json, read_sweep
 
 DEFAULT_TARGET = 0.9
 
@@ -72,7 +69,7 @@ def load_inputs(paths: list[str | Path]) -> Inputs:
             if not any(point.get("implementations") for point in document["points"]):
                 raise BenchError(f"{path}: sweep file has no measured points (nothing to report)")
             inputs.sweeps.append((label, document))
-        elif kind_of(document, path) == KIND_RUN:
+        elif kind_of(document, path) == RUN_KIND:
             if not document["implementations"]:
                 raise BenchError(f"{path}: run file lists no implementations (nothing to report)")
             inputs.runs.append((label, document))
@@ -431,35 +428,3 @@ def write_report(paths: list[str | Path], out: str | Path, target: float = DEFAU
     page = out / "report.html"
     page.write_text(render_html(sections, sources))
     return page
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction like 0.9, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1] like 0.9 for 90%, got {text}")
-    return value
-
-
-def add_parser(commands) -> None:
-    """Add the ``report`` subcommand to the CLI."""
-    report = commands.add_parser(
-        "report",
-        help="turn results files into report.html, report.md, PNG plots and CSV tables",
-        description="Read backprop-bench run and sweep files and pytest-benchmark JSON (files or folders, any mix) "
-        "and write a self-contained HTML page, a Markdown page, the plots and the tables.",
-    )
-    report.add_argument("results", nargs="+", metavar="RESULTS", help="results files or folders of them")
-    report.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="default: ./report")
-    report.add_argument(
-        "--target-accuracy", type=_fraction, default=DEFAULT_TARGET, metavar="FRACTION", help="default: 0.9"
-    )
-    report.set_defaults(handler=_cmd_report)
-
-
-def _cmd_report(args: argparse.Namespace, out: Console, err: Console) -> int:
-    page = write_report(args.results, args.out, args.target_accuracy)
-    out.print(f"report written to {page} (and report.md, PNG plots, CSV tables in {page.parent})", markup=False)
-    return 0

@@ -1,6 +1,12 @@
-"""Results files of ``backprop-bench run``: the schema version, atomic writes, safe reads.
+"""Every results file kind, its schema and envelope; atomic writes and safe reads.
 
-A results file is plain JSON (never pickle): ``schema``, ``kind``, ``created``,
+Kinds: ``backprop-bench run`` (:data:`RUN_KIND`), ``backprop-bench sweep``
+(:data:`SWEEP_KIND`), ``backprop-bench goals`` (:data:`GOALS_KIND`), and
+pytest-benchmark JSON (:data:`PYTEST_KIND`, recognised by its content: it has no
+``kind`` field). :func:`kind_of` tells them apart; :func:`envelope` writes the
+fields every file of ours starts with.
+
+A run file is plain JSON (never pickle): ``schema``, ``kind``, ``created``,
 ``config``, ``machine``, ``roof`` (the large-GEMM GFLOP/s of this dtype and thread
 setting), ``reference_check``, ``unavailable``, ``data_source``, ``n_train`` and
 ``implementations`` (one object per kernel); a resumed run adds ``resumed``. Writes go to a temporary file in the
@@ -10,6 +16,7 @@ the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -19,8 +26,23 @@ from pathlib import Path
 from bench.errors import BenchError
 
 SCHEMA = 1
-KIND = "backprop-bench run"
-STATUSES = ("ok", "parity-failed", "error", "diverged", "interrupted", "pending")
+RUN_KIND = "backprop-bench run"
+SWEEP_KIND = "backprop-bench sweep"
+GOALS_KIND = "backprop-bench goals"
+PYTEST_KIND = "pytest-benchmark"
+# Which list holds the entries of each of our kinds.
+_ENTRIES = {RUN_KIND: "implementations", SWEEP_KIND: "points", GOALS_KIND: "settings"}
+STATUSES = ("ok", "parity-failed", "error", "diverged", "crashed", "timeout", "interrupted", "pending")
+
+
+def now() -> str:
+    """Return the current UTC time in ISO 8601, to the second."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def envelope(kind: str, config: dict) -> dict:
+    """Return the fields every results file of ``kind`` starts with; ``config`` is stored verbatim."""
+    return {"schema": SCHEMA, "kind": kind, "created": now(), "config": config}
 
 
 def _finite(value):
@@ -92,8 +114,9 @@ def read_json(path: str | Path) -> dict:
     return document
 
 
-def check_document(document: dict, path: str | Path, kind: str, entries: str) -> dict:
-    """Return ``document`` if it is a ``kind`` file of this schema with an ``entries`` list, else raise BenchError."""
+def check_document(document: dict, path: str | Path, kind: str) -> dict:
+    """Return ``document`` if it is a ``kind`` file of this schema with its list of entries, else raise BenchError."""
+    entries = _ENTRIES[kind]
     if document.get("kind") != kind:
         raise BenchError(f"{path}: not a {kind} results file")
     if document.get("schema") != SCHEMA:
@@ -103,6 +126,21 @@ def check_document(document: dict, path: str | Path, kind: str, entries: str) ->
     return document
 
 
+def kind_of(document: dict, path: str | Path = "<document>") -> str:
+    """Return the kind of a parsed results document (one of the ``*_KIND`` names), or raise BenchError."""
+    kind = document.get("kind")
+    if kind in _ENTRIES:
+        return check_document(document, path, kind)["kind"]
+    if isinstance(document.get("benchmarks"), list) and isinstance(document.get("machine_info"), dict):
+        return PYTEST_KIND
+    raise BenchError(f"{path}: unknown kind of file (neither pytest-benchmark JSON nor a backprop-bench results file)")
+
+
 def read_run(path: str | Path) -> dict:
     """Return a ``backprop-bench run`` results document, or raise BenchError naming the file."""
-    return check_document(read_json(path), path, KIND, "implementations")
+    return check_document(read_json(path), path, RUN_KIND)
+
+
+def read_sweep(path: str | Path, document: dict | None = None) -> dict:
+    """Return a sweep document (parsed from ``path`` unless given), or raise BenchError naming the file."""
+    return check_document(read_json(path) if document is None else document, path, SWEEP_KIND)

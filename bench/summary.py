@@ -1,4 +1,4 @@
-"""The summary of a run: one row per kernel, shared by the terminal table and the reports.
+"""The summary of a run: one row per kernel, shared by the terminal table (:mod:`bench.cli.summary`) and the reports.
 
 Only kernels whose status is ``ok`` get timing figures and a speedup; the others
 show their status and message, never a time that could be mistaken for a result.
@@ -7,8 +7,6 @@ show their status and message, never a time that could be mistaken for a result.
 from __future__ import annotations
 
 import statistics
-
-from rich.table import Table
 
 BASELINE = "loop"
 
@@ -40,37 +38,3 @@ def summary_rows(document: dict) -> list[dict]:
             base["median_epoch_s"] / row["median_epoch_s"] if base and row["median_epoch_s"] else None
         )
     return rows
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def summary_table(document: dict, title: str | None = None) -> Table:
-    """Return a rich Table of :func:`summary_rows` for the terminal."""
-    table = Table(title=title, title_justify="left")
-    for column, justify in [
-        ("implementation", "left"),
-        ("median epoch s (min-max)", "right"),
-        ("speedup vs loop", "right"),
-        ("compile s", "right"),
-        ("final accuracy", "right"),
-        ("max grad error", "right"),
-        ("status", "left"),
-    ]:
-        table.add_column(column, justify=justify)
-    for row in summary_rows(document):
-        if row["median_epoch_s"] is None:
-            epoch = "-"
-        else:
-            epoch = f"{row['median_epoch_s']:.3f} ({row['min_epoch_s']:.3f}-{row['max_epoch_s']:.3f})"
-        table.add_row(
-            row["implementation"],
-            epoch,
-            _fmt(row["speedup_vs_loop"], ".1f") + ("x" if row["speedup_vs_loop"] else ""),
-            _fmt(row["compile_s"], ".2f"),
-            "-" if row["final_accuracy"] is None else f"{100 * row['final_accuracy']:.2f}%",
-            _fmt(row["grad_max_rel_error"], ".1e"),
-            row["status"],
-        )
-    return table

@@ -41,16 +41,16 @@ def test_both_kinds_in_one_frame(tmp_path):
     frame = load_frame([bench_file, run_file])
     assert list(frame.columns) == list(COLUMNS)
     assert len(frame) == len(BENCHMARKS) + 2
-    assert set(frame["kind"]) == {"pytest-benchmark", "run"}
+    assert set(frame["kind"]) == {"pytest-benchmark", "backprop-bench run"}
     assert frame["created"].dt.tz is not None
 
-    loop_run = frame[(frame["kind"] == "run") & (frame["implementation"] == "loop")].iloc[0]
+    loop_run = frame[(frame["kind"] == "backprop-bench run") & (frame["implementation"] == "loop")].iloc[0]
     assert loop_run["benchmark"] == "epoch" and loop_run["rounds"] == 3 and loop_run["median_s"] == 2.0
     assert loop_run["min_s"] == 1.0 and loop_run["max_s"] == 3.0 and loop_run["final_accuracy"] == 0.9
     assert loop_run["machine"] == "runbox" and loop_run["n_examples"] == 6000
     # 6000 examples x 4 x 784 x 30 + ... FLOPs of one epoch, over the median epoch time.
     assert loop_run["gflops"] == pytest.approx(loop_run["gflop"] / 2.0)
-    failed = frame[(frame["kind"] == "run") & (frame["implementation"] == "numba")].iloc[0]
+    failed = frame[(frame["kind"] == "backprop-bench run") & (frame["implementation"] == "numba")].iloc[0]
     assert failed["status"] == "parity-failed" and pd.isna(failed["median_s"])
 
     bench_rows = frame[frame["kind"] == "pytest-benchmark"]

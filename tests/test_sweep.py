@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from bench.config import SweepConfig
 from bench.errors import BenchError
 from bench.flops import epoch_flops
-from bench.sweep import SweepConfig, read_sweep
+from bench.results import read_sweep
 from tests.conftest import run_cli
 
 

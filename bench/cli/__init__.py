@@ -1,7 +1,9 @@
 """The ``backprop-bench`` command line: argument parsing, dispatch, and one-line errors.
 
-Every subcommand lives in its own module (``bench.cmd_run`` for ``run``); a user
-error raised as BenchError anywhere becomes one line on stderr and exit status 2.
+Every subcommand lives in its own module of this package (``bench.cli.run`` for
+``run``), which parses its options, calls the core in ``bench`` and does the talking
+(rich lives here only); the core never imports this package. A user error raised as
+BenchError anywhere becomes one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -13,15 +15,14 @@ import sys
 from rich.console import Console
 
 import implementations
-from bench.errors import BenchError
-from bench.run import EXIT_BAD_INPUT
+from bench.errors import EXIT_BAD_INPUT, BenchError
 
 # Modules that each define add_parser(commands) and set a handler(args, out, err) -> int.
 _SUBCOMMANDS: tuple[str, ...] = (
-    "bench.cmd_run",
-    "bench.sweep",
-    "bench.goals",
-    "bench.report",
+    "bench.cli.run",
+    "bench.cli.sweep",
+    "bench.cli.goals",
+    "bench.cli.report",
     "bench.compare",
 )
 
@@ -53,7 +54,3 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, implementations.UnknownImplementation) as exc:
         err.print(f"backprop-bench: error: {exc}", markup=False, highlight=False)
         return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())

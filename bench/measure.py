@@ -1,7 +1,14 @@
-"""``backprop-bench run``: load the data, run the harness over the chosen kernels, save results.
+"""Execute a run or a sweep: load the data, check and time every kernel, save the results file.
 
 The results file is rewritten (atomically) after every kernel, so a crash or an
-interrupt never costs the kernels already measured.
+interrupt never costs the kernels already measured. Nothing here parses options or
+prints: the commands in :mod:`bench.cli` do that.
+
+A sweep file has the envelope of a run file and, instead of ``implementations``, a
+list ``points``: one object per grid point with ``batch_size``, ``width``,
+``sizes``, ``n_train``, ``epoch_flops`` and ``implementations`` (the same per-kernel
+entries as a run file). It is not a substitute for ``run``: its training subsets
+are small and its accuracies mean little; only its times are meant to be compared.
 """
 
 from __future__ import annotations
@@ -13,19 +20,19 @@ from pathlib import Path
 import numpy as np
 
 import implementations
+from bench.config import RunConfig, SweepConfig
 from bench.data import Dataset, load_dataset
-from bench.errors import BenchError
-from bench.harness import FD_RTOL, KernelResult, Reporter, RunConfig, prepare, reference_check, run_kernel
+from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
+from bench.flops import epoch_flops
+from bench.harness import FD_RTOL, KernelResult, Reporter, SilentReporter, prepare, reference_check, run_kernel
 from bench.machine import machine_info, pinned_threads
-from bench.results import KIND, SCHEMA, write_atomic
+from bench.results import RUN_KIND, SWEEP_KIND, envelope, now, write_atomic
 from bench.roof import measure_roof
 
-EXIT_OK, EXIT_KERNEL_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-
-def default_out_path() -> Path:
-    """Return results/run-YYYYmmdd-HHMMSS.json under the current folder."""
-    return Path("results") / f"run-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
+def default_out_path(prefix: str = "run") -> Path:
+    """Return results/<prefix>-YYYYmmdd-HHMMSS.json under the current folder."""
+    return Path("results") / f"{prefix}-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
 
 
 def validate(config: RunConfig, data: Dataset) -> None:
@@ -44,6 +51,15 @@ def validate(config: RunConfig, data: Dataset) -> None:
             f"(--sizes {','.join(map(str, config.sizes))}, --batch-size {config.batch_size}), "
             f"but only {available / 2**30:.1f} GiB is available"
         )
+
+
+def load_checked(config: RunConfig | SweepConfig) -> Dataset:
+    """Return the run's or sweep's data set once the configuration is known to fit it, else raise BenchError."""
+    data = load_dataset(config.dataset, config.data_dir, config.verify_data)
+    runs = [config] if isinstance(config, RunConfig) else [config.run_config(b, w) for b, w in config.grid()]
+    for run in runs:
+        validate(run, data)
+    return data
 
 
 def available_memory() -> int | None:
@@ -73,22 +89,17 @@ def memory_needed(config: RunConfig, data: Dataset) -> int:
     return itemsize * (inputs + 8 * n_params + 3 * batch * sum(config.sizes))
 
 
-def _now() -> str:
-    """Return the current UTC time in ISO 8601, to the second."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def new_document(config: RunConfig) -> dict:
-    """Return an empty results document for ``config``."""
+def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> dict:
+    """Return an empty results document of ``kind`` for ``config``."""
+    entries = "implementations" if kind == RUN_KIND else "points"
     return {
-        "schema": SCHEMA,
-        "kind": KIND,
-        "created": _now(),
-        "config": asdict(config),
+        **envelope(kind, asdict(config)),
         "machine": None,
+        "roof": None,
         "reference_check": None,
         "unavailable": implementations.unavailable(),
-        "implementations": [],
+        "data_source": str(data.source),
+        entries: [],
     }
 
 
@@ -131,14 +142,12 @@ def execute(
     saved with the unfinished kernels marked ``interrupted`` and the exception
     propagates, carrying ``.document`` and ``.where`` (the kernel it stopped in).
     """
-    data = data if data is not None else load_dataset(config.dataset, config.data_dir, config.verify_data)
-    validate(config, data)
+    data = data if data is not None else load_checked(config)
     kept = _finished(previous)
-    document = new_document(config)
+    document = new_document(RUN_KIND, config, data)
     if previous is not None:
         document["created"] = previous.get("created")
-        document["resumed"] = [*previous.get("resumed", []), _now()]
-    document["data_source"] = str(data.source)
+        document["resumed"] = [*previous.get("resumed", []), now()]
     document["n_train"] = len(data.train_images) if config.train_limit is None else config.train_limit
     with pinned_threads(config.threads):
         fd_error = stamp(document, config)
@@ -147,7 +156,7 @@ def execute(
                 message = f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})"
                 document["implementations"].append(KernelResult(name, "parity-failed", message).to_json())
             write_atomic(out, document)
-            return document, EXIT_KERNEL_FAILED
+            return document, EXIT_FAILED
         results = {name: kept.get(name, KernelResult(name, "pending").to_json()) for name in config.impls}
         document["implementations"] = list(results.values())
         write_atomic(out, document)
@@ -172,4 +181,51 @@ def execute(
             exc.document, exc.where = document, name
             raise
     all_ok = all(entry["status"] == "ok" for entry in document["implementations"])
-    return document, EXIT_OK if all_ok else EXIT_KERNEL_FAILED
+    return document, EXIT_OK if all_ok else EXIT_FAILED
+
+
+class _PointReporter(SilentReporter):
+    """Pass kernel_done on to the caller's reporter with the grid point attached."""
+
+    def __init__(self, reporter, point: str):
+        self.reporter, self.point = reporter, point
+
+    def kernel_done(self, result: KernelResult) -> None:
+        point_done = getattr(self.reporter, "point_done", None)
+        if point_done is not None:
+            point_done(self.point, result)
+
+
+def execute_sweep(config: SweepConfig, out: Path, reporter=None, data: Dataset | None = None) -> tuple[dict, int]:
+    """Return (sweep document, exit status) after measuring every kernel at every grid point.
+
+    ``reporter`` may define ``point_done(point: str, result: KernelResult)``, called after each kernel.
+    """
+    reporter = reporter if reporter is not None else SilentReporter()
+    data = data if data is not None else load_checked(config)
+    grid = config.grid()
+    n_train = config.train_limit if config.train_limit is not None else len(data.train_images)
+    document = new_document(SWEEP_KIND, config, data)
+    with pinned_threads(config.threads):
+        fd_error = stamp(document, config)
+        if not fd_error <= FD_RTOL:
+            write_atomic(out, document)
+            raise BenchError(f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})")
+        for batch_size, width in grid:
+            run_config = config.run_config(batch_size, width)
+            point = {
+                "batch_size": batch_size,
+                "width": width,
+                "sizes": run_config.sizes,
+                "n_train": n_train,
+                "epoch_flops": epoch_flops(run_config.sizes, n_train),
+                "implementations": [],
+            }
+            document["points"].append(point)
+            work = prepare(run_config, data)
+            point_reporter = _PointReporter(reporter, f"batch {batch_size}, width {width}")
+            for name in config.impls:
+                point["implementations"].append(run_kernel(name, work, run_config, point_reporter).to_json())
+                write_atomic(out, document)
+    entries = [e for p in document["points"] for e in p["implementations"]]
+    return document, EXIT_OK if all(e["status"] == "ok" for e in entries) else EXIT_FAILED

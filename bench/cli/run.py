@@ -18,13 +18,10 @@ from pathlib import Path
 from rich.console import Console
 
 import implementations
-from bench.argtypes import integer, positive_float, positive_int, sizes
-from bench.data import DATASETS
-from bench.errors import BenchError
-from bench.harness import RunConfig
-from bench.run import EXIT_INTERRUPTED, default_out_path, execute
-
-EXIT_TERMINATED = 128 + signal.SIGTERM
+from bench.cli.options import add_workload_options, given, positive_int, sizes
+from bench.config import RunConfig
+from bench.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BenchError
+from bench.measure import default_out_path, execute, load_checked
 
 
 def add_parser(commands) -> None:
@@ -35,22 +32,9 @@ def add_parser(commands) -> None:
         description="Train each kernel from the same initial parameters in the same batch order, "
         "after checking its gradients against the float64 reference.",
     )
-    d = RunConfig
-    run.add_argument("--impl", dest="impls", action="append", metavar="NAME", help="kernel (repeatable; default: all)")
-    run.add_argument("--epochs", type=positive_int, help=f"epochs (default: {d.epochs})")
-    run.add_argument("--batch-size", type=positive_int, help=f"mini-batch size (default: {d.batch_size})")
-    run.add_argument("--eta", type=positive_float, help=f"learning rate (default: {d.eta})")
+    add_workload_options(run, RunConfig)
+    run.add_argument("--batch-size", type=positive_int, help=f"mini-batch size (default: {RunConfig.batch_size})")
     run.add_argument("--sizes", type=sizes, help="layer widths (default: 784,30,10)")
-    run.add_argument("--seed", type=integer, help=f"seed of the initial parameters and --shuffle (default: {d.seed})")
-    run.add_argument("--shuffle", action="store_true", default=None, help="a seeded permutation every epoch")
-    run.add_argument("--train-limit", type=positive_int, metavar="N", help="use the first N training images only")
-    run.add_argument("--dataset", choices=DATASETS, help=f"(default: {d.dataset})")
-    run.add_argument("--data-dir", metavar="DIR", help="folder with the four IDX files (default: the shipped copy)")
-    run.add_argument(
-        "--no-verify", dest="verify_data", action="store_false", default=None, help="skip the data's sha256 check"
-    )
-    run.add_argument("--dtype", choices=implementations.DTYPES, help=f"(default: {d.dtype})")
-    run.add_argument("--threads", type=positive_int, metavar="N", help="pin BLAS and Numba to N threads")
     run.add_argument("--out", type=Path, metavar="PATH", help="results JSON (default: results/run-<time>.json)")
     run.add_argument(
         "--resume",
@@ -61,27 +45,32 @@ def add_parser(commands) -> None:
     run.set_defaults(handler=handle)
 
 
-def select_impls(requested: list[str] | None, err: Console) -> list[str]:
+def select_impls(requested: list[str] | None) -> list[str]:
     """Return the kernels to run, or raise for an unknown or unavailable name."""
     if requested is None:
-        for name, reason in implementations.unavailable().items():
-            err.print(f"note: {name} is not available ({reason}); skipped", markup=False, highlight=False)
         return implementations.available()
     for name in requested:
         implementations.get(name)  # raises UnknownImplementation naming the known ones
     return list(dict.fromkeys(requested))
 
 
-def _config(args: argparse.Namespace, err: Console, previous: dict | None) -> RunConfig:
+def note_unavailable(requested: list[str] | None, err: Console) -> None:
+    """Say which registered kernels a run without --impl skips, and why (once its options are known to be good)."""
+    if requested is None:
+        for name, reason in implementations.unavailable().items():
+            err.print(f"note: {name} is not available ({reason}); skipped", markup=False, highlight=False)
+
+
+def _config(args: argparse.Namespace, previous: dict | None) -> RunConfig:
     """Return the run's configuration: the options given, or the resumed run's (which they must match)."""
     names = [f.name for f in fields(RunConfig)]
-    given = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    options = given(args, RunConfig)
     if previous is None:
-        return RunConfig(**{**given, "impls": select_impls(given.get("impls"), err)})
+        return RunConfig(**{**options, "impls": select_impls(options.get("impls"))})
     stored = previous.get("config")
     if not isinstance(stored, dict) or set(stored) != set(names):
         raise BenchError(f"{args.resume}: its configuration does not match this version's options; cannot resume")
-    for name, value in given.items():
+    for name, value in options.items():
         if stored[name] != value:
             raise BenchError(
                 f"--resume {args.resume}: configuration mismatch: the run used {name}={stored[name]!r}, "
@@ -116,16 +105,18 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run ``backprop-bench run``; return its exit status."""
-    from bench.progress import RichReporter
+    from bench.cli.progress import RichReporter
+    from bench.cli.summary import run_table
     from bench.results import check_writable, read_run
-    from bench.summary import summary_table
 
     previous = read_run(args.resume) if args.resume else None
-    config = _config(args, err, previous)
+    config = _config(args, previous)
     path = check_writable(args.out or args.resume or default_out_path())
+    data = load_checked(config)
+    note_unavailable(args.impls if previous is None else config.impls, err)
     try:
         with _sigterm_interrupts(), RichReporter(err) as reporter:
-            document, status = execute(config, path, reporter, previous=previous)
+            document, status = execute(config, path, reporter, data=data, previous=previous)
     except KeyboardInterrupt as exc:
         where = getattr(exc, "where", None)
         if getattr(exc, "document", None) is None:
@@ -139,6 +130,6 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
                 highlight=False,
             )
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
-    out.print(summary_table(document))
+    out.print(run_table(document))
     err.print(f"results saved to {path}", markup=False, highlight=False)
     return status
