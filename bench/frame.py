@@ -132,7 +132,7 @@ def run_rows(document: dict, source: str) -> list[dict]:
     config, machine = document.get("config") or {}, document.get("machine") or {}
     n = document.get("n_train") or config.get("train_limit") or FULL_TRAIN_SIZE
     sizes = config.get("sizes")
-    gflop = epoch_flops(sizes, n) / 1e9 if sizes else None
+    gflop = epoch_flops(sizes, n, config.get("batch_size") or 100) / 1e9 if sizes else None
     rows = []
     for result in document["implementations"]:
         seconds = np.asarray([s for s in result.get("epoch_seconds") or [] if _number(s) is not None], dtype=float)

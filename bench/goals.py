@@ -21,15 +21,17 @@ import statistics
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 
 import implementations
 from bench.config import RunConfig
 from bench.data import load_dataset
 from bench.flops import epoch_flops
-from bench.harness import SilentReporter, prepare, run_kernel
+from bench.harness import SilentReporter
 from bench.machine import blas_info, machine_info, numba_info, pinned_threads
 from bench.results import GOALS_KIND, SCHEMA
 from bench.roof import measure_roof
+from bench.spawn import run_in_worker
 
 KERNELS = ("numba", "numba-parallel", "vectorized", "torch", "jax")
 NUMBA = ("numba", "numba-parallel", "numba-fastmath")
@@ -48,19 +50,18 @@ print(time.perf_counter() - start)
 """
 
 
-def _epoch_times(names: list[str], config: RunConfig, data, rounds: int) -> dict[str, dict]:
-    """Return {name: {"status", "seconds": [...]}} from ``rounds`` interleaved one-epoch runs."""
-    work = prepare(config, data)
-    out = {name: {"status": "ok", "seconds": [], "message": None} for name in names}
-    for _ in range(rounds):
-        for name in names:
-            if out[name]["status"] != "ok":
-                continue
-            result = run_kernel(name, work, config, SilentReporter())
-            if result.status != "ok":
-                out[name].update(status=result.status, message=result.message, seconds=[])
-            else:
-                out[name]["seconds"].append(result.epoch_seconds[0])
+def _epoch_times(names: list[str], config: RunConfig, rounds: int) -> dict[str, dict]:
+    """Return {name: {"status", "seconds": [...]}}: ``rounds`` epochs of each kernel, each kernel in its own worker.
+
+    Every worker goes through the run harness (warm-up, prepare, parity probe) before it times anything.
+    """
+    out = {}
+    for name in names:
+        result = run_in_worker(name, replace(config, epochs=rounds), SilentReporter())
+        seconds = result.epoch_seconds if result.status == "ok" else []
+        out[name] = {"status": result.status, "seconds": seconds, "message": result.message}
+        out[name]["delegates_to"] = result.delegates_to
+        out[name]["threads"] = result.threads
     return out
 
 
@@ -81,18 +82,18 @@ def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Callab
             for dtype in dtypes:
                 setting = {"threads": n_threads, "dtype": dtype, "roof": measure_roof(dtype), "epochs": []}
                 setting["blas"], setting["numba"] = blas_info(), numba_info()
-                roof_seconds = epoch_flops([784, 30, 10], len(data.train_images)) / 1e9 / setting["roof"]["gflops"]
+                roof_seconds = epoch_flops([784, 30, 10], len(data.train_images), 100) / 1e9 / setting["roof"]["gflops"]
                 setting["roof_epoch_seconds"] = roof_seconds
                 for batch_size in BATCH_SIZES:
                     progress(f"threads={n_threads} {dtype} batch {batch_size}: {', '.join(names)}")
                     config = RunConfig(impls=names, epochs=1, batch_size=batch_size, dtype=dtype)
-                    for name, timing in _epoch_times(names, config, data, rounds).items():
+                    for name, timing in _epoch_times(names, config, rounds).items():
                         setting["epochs"].append({"name": name, "batch_size": batch_size, **timing})
                 per_example = [name for name in PER_EXAMPLE if name in implementations.available()]
                 names_1 = ", ".join(per_example)
                 progress(f"threads={n_threads} {dtype} batch 1: {names_1} on {PER_EXAMPLE_SUBSET} images")
                 config = RunConfig(per_example, epochs=1, batch_size=1, dtype=dtype, train_limit=PER_EXAMPLE_SUBSET)
-                setting["per_example"] = _epoch_times(per_example, config, data, max(1, rounds // 2))
+                setting["per_example"] = _epoch_times(per_example, config, max(1, rounds // 2))
                 document["settings"].append(setting)
     document["machine"] = machine_info()
     progress("warm-up from the Numba cache in a fresh process")

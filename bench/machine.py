@@ -126,3 +126,32 @@ def pinned_threads(n: int | None) -> Iterator[None]:
                 numba.set_num_threads(previous)
             if torch:
                 torch.set_num_threads(previous_torch)
+
+
+def _status_kib(field: str) -> int | None:
+    """Return a memory figure (VmRSS, VmHWM) of this process in KiB from /proc/self/status (Linux), or None."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    return None
+
+
+def resident_bytes() -> int | None:
+    """Return this process's resident memory in bytes, or None where it cannot be read."""
+    kib = _status_kib("VmRSS")
+    return None if kib is None else 1024 * kib
+
+
+def reset_peak_memory() -> int | None:
+    """Reset this process's peak resident memory to its current size (Linux); return that size in bytes."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    return resident_bytes()
+
+
+def peak_memory_above(baseline: int | None) -> int | None:
+    """Return the peak resident memory (bytes) since the last reset, less ``baseline``; None if unknown."""
+    peak = _status_kib("VmHWM")
+    return None if peak is None or baseline is None else 1024 * peak - baseline

@@ -24,10 +24,11 @@ from bench.config import RunConfig, SweepConfig
 from bench.data import Dataset, load_dataset
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
 from bench.flops import epoch_flops
-from bench.harness import FD_RTOL, KernelResult, Reporter, SilentReporter, prepare, reference_check, run_kernel
+from bench.harness import FD_RTOL, KernelResult, Reporter, SilentReporter, reference_check
 from bench.machine import machine_info, pinned_threads
 from bench.results import RUN_KIND, SWEEP_KIND, envelope, now, write_atomic
-from bench.roof import measure_roof
+from bench.roof import measure_roof, measure_scipy_roof
+from bench.spawn import run_in_worker, usable_cpus
 
 
 def default_out_path(prefix: str = "run") -> Path:
@@ -103,7 +104,7 @@ def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> d
     }
 
 
-FINISHED = ("ok", "parity-failed", "error", "diverged")
+FINISHED = ("ok", "parity-failed", "error", "diverged", "crashed", "timeout")
 
 
 def stamp(document: dict, config) -> float:
@@ -115,16 +116,38 @@ def stamp(document: dict, config) -> float:
     """
     document["machine"] = machine_info()
     document["roof"] = measure_roof(config.dtype)
+    # Numba's np.dot calls SciPy's BLAS, which may be another build than NumPy's: give its roof too.
+    document["roof_scipy"] = measure_scipy_roof(config.dtype)
     fd_error = reference_check(config.seed)
     document["reference_check"] = {"finite_difference_max_rel_error": fd_error, "rtol": FD_RTOL}
     return fd_error
 
 
 def _finished(document: dict | None) -> dict[str, dict]:
-    """Return {name: entry} for the kernels of a previous run that need not run again."""
+    """Return {spec: entry} for the kernels of a previous run that need not run again.
+
+    Entries follow the order of ``config.impls``, the specs as given (a file path's entry
+    is named after its kernel, not its path).
+    """
     if document is None:
         return {}
-    return {e["name"]: e for e in document["implementations"] if e.get("status") in FINISHED}
+    pairs = zip(document["config"]["impls"], document["implementations"])
+    return {spec: entry for spec, entry in pairs if entry.get("status") in FINISHED}
+
+
+def check_resumable(previous: dict, config: RunConfig) -> None:
+    """Raise BenchError when ``previous`` was measured on another machine or under another thread setting."""
+    here, there = machine_info(), previous.get("machine") or {}
+    for key in ("hostname", "cpu_model", "usable_cores"):
+        if there.get(key) != here.get(key):
+            raise BenchError(
+                f"cannot resume a run measured on another machine ({key} {there.get(key)!r}, here {here.get(key)!r}): "
+                "its timings would not compare with this machine's"
+            )
+    threads_then = (previous.get("threads") or {}).get("effective")
+    threads_now = config.threads or usable_cpus()
+    if threads_then is not None and threads_then != threads_now:
+        raise BenchError(f"cannot resume a run measured with {threads_then} threads under {threads_now} threads")
 
 
 def execute(
@@ -134,52 +157,55 @@ def execute(
     data: Dataset | None = None,
     previous: dict | None = None,
 ) -> tuple[dict, int]:
-    """Return (results document, exit status) after running every kernel of ``config``.
+    """Return (results document, exit status) after running every kernel of ``config``, each in its own worker.
 
-    With ``previous`` (an interrupted run of the same configuration), its finished
-    kernels are kept and the others are run again from their start. On
-    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the CLI) the document is
-    saved with the unfinished kernels marked ``interrupted`` and the exception
-    propagates, carrying ``.document`` and ``.where`` (the kernel it stopped in).
+    With ``previous`` (an interrupted run of the same configuration, on this machine),
+    its finished kernels are kept and the others are run again from their start. On
+    KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by the CLI) the worker is
+    stopped, the document is saved with the unfinished kernels marked ``interrupted``
+    and the exception propagates, carrying ``.document`` and ``.where`` (the kernel
+    it stopped in).
     """
     data = data if data is not None else load_checked(config)
+    if previous is not None:
+        check_resumable(previous, config)
     kept = _finished(previous)
     document = new_document(RUN_KIND, config, data)
     if previous is not None:
         document["created"] = previous.get("created")
         document["resumed"] = [*previous.get("resumed", []), now()]
     document["n_train"] = len(data.train_images) if config.train_limit is None else config.train_limit
-    with pinned_threads(config.threads):
+    document["threads"] = {"requested": config.threads, "effective": config.threads or usable_cpus()}
+    with pinned_threads(config.threads or usable_cpus()):
         fd_error = stamp(document, config)
-        if not fd_error <= FD_RTOL:
-            for name in config.impls:
-                message = f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})"
-                document["implementations"].append(KernelResult(name, "parity-failed", message).to_json())
-            write_atomic(out, document)
-            return document, EXIT_FAILED
-        results = {name: kept.get(name, KernelResult(name, "pending").to_json()) for name in config.impls}
-        document["implementations"] = list(results.values())
+    if not fd_error <= FD_RTOL:
+        for spec in config.impls:
+            message = f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})"
+            document["implementations"].append(KernelResult(spec, "parity-failed", message).to_json())
         write_atomic(out, document)
-        work = prepare(config, data) if len(kept) < len(results) else None
-        name = None
-        try:
-            for name in config.impls:
-                if name in kept:
-                    continue
-                results[name] = run_kernel(name, work, config, reporter).to_json()
-                document["implementations"] = list(results.values())
-                write_atomic(out, document)
-        except KeyboardInterrupt as exc:
-            partial = getattr(exc, "result", None)
-            if partial is not None:
-                results[partial.name] = partial.to_json()
-            for key, entry in results.items():
-                if entry["status"] == "pending":
-                    results[key] = KernelResult(key, "interrupted", "not started").to_json()
+        return document, EXIT_FAILED
+    results = {spec: kept.get(spec, KernelResult(spec, "pending").to_json()) for spec in config.impls}
+    document["implementations"] = list(results.values())
+    write_atomic(out, document)
+    spec = None
+    try:
+        for spec in config.impls:
+            if spec in kept:
+                continue
+            results[spec] = run_in_worker(spec, config, reporter).to_json()
             document["implementations"] = list(results.values())
             write_atomic(out, document)
-            exc.document, exc.where = document, name
-            raise
+    except KeyboardInterrupt as exc:
+        partial = getattr(exc, "result", None)
+        if partial is not None:
+            results[spec] = partial.to_json()
+        for key, entry in results.items():
+            if entry["status"] == "pending":
+                results[key] = KernelResult(entry["name"], "interrupted", "not started").to_json()
+        document["implementations"] = list(results.values())
+        write_atomic(out, document)
+        exc.document, exc.where = document, results[spec]["name"] if spec else None
+        raise
     all_ok = all(entry["status"] == "ok" for entry in document["implementations"])
     return document, EXIT_OK if all_ok else EXIT_FAILED
 
@@ -197,7 +223,7 @@ class _PointReporter(SilentReporter):
 
 
 def execute_sweep(config: SweepConfig, out: Path, reporter=None, data: Dataset | None = None) -> tuple[dict, int]:
-    """Return (sweep document, exit status) after measuring every kernel at every grid point.
+    """Return (sweep document, exit status) after measuring every kernel at every grid point, each in a worker.
 
     ``reporter`` may define ``point_done(point: str, result: KernelResult)``, called after each kernel.
     """
@@ -206,26 +232,26 @@ def execute_sweep(config: SweepConfig, out: Path, reporter=None, data: Dataset |
     grid = config.grid()
     n_train = config.train_limit if config.train_limit is not None else len(data.train_images)
     document = new_document(SWEEP_KIND, config, data)
-    with pinned_threads(config.threads):
+    document["threads"] = {"requested": config.threads, "effective": config.threads or usable_cpus()}
+    with pinned_threads(config.threads or usable_cpus()):
         fd_error = stamp(document, config)
-        if not fd_error <= FD_RTOL:
+    if not fd_error <= FD_RTOL:
+        write_atomic(out, document)
+        raise BenchError(f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})")
+    for batch_size, width in grid:
+        run_config = config.run_config(batch_size, width)
+        point = {
+            "batch_size": batch_size,
+            "width": width,
+            "sizes": run_config.sizes,
+            "n_train": n_train,
+            "epoch_flops": epoch_flops(run_config.sizes, n_train, batch_size),
+            "implementations": [],
+        }
+        document["points"].append(point)
+        point_reporter = _PointReporter(reporter, f"batch {batch_size}, width {width}")
+        for spec in config.impls:
+            point["implementations"].append(run_in_worker(spec, run_config, point_reporter).to_json())
             write_atomic(out, document)
-            raise BenchError(f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})")
-        for batch_size, width in grid:
-            run_config = config.run_config(batch_size, width)
-            point = {
-                "batch_size": batch_size,
-                "width": width,
-                "sizes": run_config.sizes,
-                "n_train": n_train,
-                "epoch_flops": epoch_flops(run_config.sizes, n_train),
-                "implementations": [],
-            }
-            document["points"].append(point)
-            work = prepare(run_config, data)
-            point_reporter = _PointReporter(reporter, f"batch {batch_size}, width {width}")
-            for name in config.impls:
-                point["implementations"].append(run_kernel(name, work, run_config, point_reporter).to_json())
-                write_atomic(out, document)
     entries = [e for p in document["points"] for e in p["implementations"]]
     return document, EXIT_OK if all(e["status"] == "ok" for e in entries) else EXIT_FAILED

@@ -34,7 +34,8 @@ def summary_table(runs: Labelled) -> pd.DataFrame:
         rows = pd.DataFrame(summary_rows(document))
         rows.insert(0, "label", label)
         rows.insert(1, "machine", _hostname(document))
-        ok = rows["median_epoch_s"].notna() & (rows["status"] == "ok")
+        # A kernel that ran another's code at this batch size (delegates_to) is shown, never ranked twice.
+        ok = rows["median_epoch_s"].notna() & (rows["status"] == "ok") & rows["delegates_to"].isna()
         rows["rank"] = rows.loc[ok, "median_epoch_s"].rank(method="min").astype("Int64")
         frames.append(rows.sort_values(["rank", "implementation"], na_position="last"))
     return pd.concat(frames, ignore_index=True)

@@ -45,14 +45,14 @@ def envelope(kind: str, config: dict) -> dict:
     return {"schema": SCHEMA, "kind": kind, "created": now(), "config": config}
 
 
-def _finite(value):
+def json_safe(value):
     """Return value with non-finite floats replaced by None, recursively (JSON has no NaN)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -66,7 +66,7 @@ def _umask() -> int:
 def write_atomic(path: str | Path, document: dict) -> None:
     """Write ``document`` as JSON to ``path`` through a temporary file and a rename."""
     path = Path(path)
-    text = json.dumps(_finite(document), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(json_safe(document), indent=2, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes the file private (0600); a results file gets the usual mode.

@@ -1,6 +1,6 @@
-"""This machine's matrix-multiply roof: the GFLOP/s of one large NumPy GEMM.
+"""This machine's matrix-multiply roof: the GFLOP/s of one large GEMM, through NumPy's BLAS and SciPy's.
 
-The roof is what the BLAS behind NumPy sustains on a large square product in the
+The roof is what a BLAS sustains on a large square product in the
 run's dtype and under the run's thread limit (call it inside ``pinned_threads``).
 The report divides each kernel's achieved GFLOP/s by it. It is a practical
 ceiling for dense work on this machine, not the CPU's theoretical peak.
@@ -22,18 +22,24 @@ SIZE = 1536
 REPEATS = 5
 
 
+def _time_products(product, repeats: int) -> list[float]:
+    """Return the seconds of ``repeats`` calls of ``product()``, after one warm-up call."""
+    product()  # warm-up: page in the buffers, start the BLAS threads
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def measure_roof(dtype: str = "float64", size: int = SIZE, repeats: int = REPEATS, seed: int = 0) -> dict:
-    """Return the median GFLOP/s of ``repeats`` (size, size) @ (size, size) products, after one warm-up."""
+    """Return the median GFLOP/s of ``repeats`` (size, size) @ (size, size) NumPy products, after one warm-up."""
     rng = np.random.default_rng(seed)
     A = rng.random((size, size)).astype(dtype)
     B = rng.random((size, size)).astype(dtype)
     C = np.empty((size, size), dtype=dtype)
-    np.matmul(A, B, out=C)  # warm-up: page in the buffers, start the BLAS threads
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        np.matmul(A, B, out=C)
-        seconds.append(time.perf_counter() - start)
+    seconds = _time_products(lambda: np.matmul(A, B, out=C), repeats)
     flops = gemm_flops(size, size, size)
     return {
         "gflops": flops / statistics.median(seconds) / 1e9,
@@ -43,4 +49,29 @@ def measure_roof(dtype: str = "float64", size: int = SIZE, repeats: int = REPEAT
         "flops": flops,
         "seconds": seconds,
         "blas_threads": [lib["num_threads"] for lib in blas_info() if lib["user_api"] == "blas"],
+    }
+
+
+def measure_scipy_roof(dtype: str = "float64", size: int = SIZE, repeats: int = REPEATS, seed: int = 0) -> dict | None:
+    """Return the roof through SciPy's BLAS (the one Numba's np.dot calls), or None without SciPy."""
+    try:
+        from scipy.linalg import blas
+    except ImportError:
+        return None
+    gemm = blas.dgemm if dtype == "float64" else blas.sgemm
+    rng = np.random.default_rng(seed)
+    # Fortran order: SciPy's gemm then needs no copies, as Numba's calls need none.
+    A = np.asfortranarray(rng.random((size, size)).astype(dtype))
+    B = np.asfortranarray(rng.random((size, size)).astype(dtype))
+    seconds = _time_products(lambda: gemm(1.0, A, B), repeats)
+    flops = gemm_flops(size, size, size)
+    libraries = sorted({lib["library"] for lib in blas_info() if lib["user_api"] == "blas"})
+    return {
+        "gflops": flops / statistics.median(seconds) / 1e9,
+        "method": f"scipy.linalg.blas.{gemm.__name__}",
+        "shape": [size, size, size],
+        "dtype": dtype,
+        "flops": flops,
+        "seconds": seconds,
+        "libraries": libraries,
     }

@@ -11,9 +11,19 @@ from bench.data import one_hot
 from implementations.core import Params
 
 
-@pytest.fixture(params=implementations.available())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give every test that asks for ``impl`` each available kernel, ids the kernel names (`pytest -k numba`).
+
+    Done here rather than in the fixture's params so that kernels are imported at collection,
+    after the benchmark conftest's pytest_configure has applied --bench-threads.
+    """
+    if "impl" in metafunc.fixturenames:
+        metafunc.parametrize("impl", implementations.available(), indirect=True)
+
+
+@pytest.fixture
 def impl(request) -> implementations.Implementation:
-    """Each available kernel in turn; ids are the kernel names, so `pytest -k numba` selects one."""
+    """Each available kernel in turn (see pytest_generate_tests)."""
     return implementations.get(request.param)
 
 
@@ -21,6 +31,16 @@ def impl(request) -> implementations.Implementation:
 def reference() -> implementations.Implementation:
     """The float64 reference kernel (the oracle)."""
     return implementations.get(implementations.REFERENCE)
+
+
+# A tiny run: enough to exercise every path of the harness in a second or two per kernel.
+SMALL = ["--train-limit", "300", "--epochs", "2", "--batch-size", "50"]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Return the IDX encoding of a uint8 array."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
+    return header + array.astype(np.uint8).tobytes()
 
 
 def random_batch(sizes: list[int], n: int, seed: int, dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:

@@ -11,12 +11,7 @@ import pytest
 
 from bench import data
 from bench.data import DataError, load_dataset, one_hot, read_idx, resolve_data_dir, scale_pixels
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """Return the IDX encoding of a uint8 array."""
-    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, ">u4").tobytes()
-    return header + array.astype(np.uint8).tobytes()
+from tests.conftest import idx_bytes
 
 
 @pytest.fixture

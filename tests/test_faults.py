@@ -10,48 +10,28 @@ import subprocess
 import sys
 import time
 import tracemalloc
-import types
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import implementations
 from bench.data import DataError, read_idx
 from bench.results import write_atomic
-from implementations import vectorized
-from tests.conftest import run_cli
-from tests.test_cli import SMALL
-from tests.test_data import idx_bytes
+from tests.conftest import SMALL, idx_bytes, run_cli
 
 # --- interrupts and resume --------------------------------------------------------------
 
 
-@pytest.fixture
-def interrupting(monkeypatch):
-    """Register a kernel that behaves like vectorized but gets Ctrl-C in its third epoch."""
-    monkeypatch.setattr(implementations, "_MODULES", dict(implementations._MODULES))
-    monkeypatch.setattr(implementations, "_loaded", dict(implementations._loaded))
-    calls = {"epochs": 0, "armed": True}
-
-    def train_epoch(params, X, Y, batch_size, eta, order=None):
-        calls["epochs"] += 1
-        if calls["armed"] and calls["epochs"] == 3:
-            raise KeyboardInterrupt
-        return implementations.get("vectorized").train_epoch(params, X, Y, batch_size, eta, order)
-
-    module = types.ModuleType("flaky")
-    module.name, module.gradients, module.predict = "flaky", vectorized.gradients, vectorized.predict
-    module.train_epoch = train_epoch
-    implementations.register(module)
-    return calls
+FLAKY = str(Path(__file__).parent / "kernels" / "interrupts_parent.py")
 
 
-def test_interrupt_saves_finished_epochs_and_resume_completes(tmp_path, capsys, interrupting):
+def test_interrupt_saves_finished_epochs_and_resume_completes(tmp_path, capsys, monkeypatch):
     out = tmp_path / "r.json"
-    args = ["run", *SMALL, "--epochs", "4", "--impl", "vectorized", "--impl", "flaky", "--impl", "loop"]
-    # The probe epoch counts as the first train_epoch call, so Ctrl-C lands in training epoch 1.
+    args = ["run", *SMALL, "--epochs", "4", "--impl", "vectorized", "--impl", FLAKY, "--impl", "loop"]
+    # The flaky kernel's worker sends Ctrl-C to this process in its training epoch 1.
+    monkeypatch.setenv("BACKPROP_BENCH_TEST_INTERRUPT", "1")
     status, _, err = run_cli(capsys, *args, "--out", str(out))
     assert status == 130
     assert "interrupted in flaky after 1 of 4 epochs" in err and f"--resume {out}" in err
@@ -60,8 +40,8 @@ def test_interrupt_saves_finished_epochs_and_resume_completes(tmp_path, capsys, 
     assert saved["flaky"]["status"] == "interrupted" and len(saved["flaky"]["test_accuracy"]) == 1
     assert saved["loop"]["status"] == "interrupted" and saved["loop"]["message"] == "not started"
 
-    interrupting["armed"] = False
-    status, stdout, _ = run_cli(capsys, *args, "--resume", str(out))
+    monkeypatch.setenv("BACKPROP_BENCH_TEST_INTERRUPT", "0")
+    status, stdout, _ = run_cli(capsys, "run", "--resume", str(out))
     assert status == 0 and "flaky" in stdout
     resumed = json.loads(out.read_text())
     entries = {e["name"]: e for e in resumed["implementations"]}
@@ -93,7 +73,14 @@ def test_real_signal_stops_quickly_and_saves(tmp_path, sig, code):
     out = tmp_path / "r.json"
     cmd = [sys.executable, "-m", "bench.cli", "run", "--impl", "vectorized", "--impl", "loop"]
     cmd += ["--train-limit", "3000", "--epochs", "200", "--out", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A pytest started as a background job ignores SIGINT, and so would its child: restore the default.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until the loop kernel is training
         if out.exists() and '"status": "ok"' in out.read_text():

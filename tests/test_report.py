@@ -56,7 +56,7 @@ def sweep_document() -> dict:
     points = []
     for batch_size, width in [(1, 30), (100, 30), (100, 100)]:
         sizes = [784, width, 10]
-        seconds = 1e-9 * epoch_flops(sizes, 1000)
+        seconds = 1e-9 * epoch_flops(sizes, 1000, batch_size)
         entries = [kernel("loop", [seconds * 20] * 2, [0.5] * 2), kernel("vectorized", [seconds] * 2, [0.5] * 2)]
         points.append(
             {
@@ -64,7 +64,7 @@ def sweep_document() -> dict:
                 "width": width,
                 "sizes": sizes,
                 "n_train": 1000,
-                "epoch_flops": epoch_flops(sizes, 1000),
+                "epoch_flops": epoch_flops(sizes, 1000, batch_size),
                 "implementations": entries,
             }
         )

@@ -29,7 +29,7 @@ def test_tiny_sweep_then_report(tmp_path, capsys):
     assert document["roof"]["gflops"] > 0 and document["machine"]["hostname"]
     assert [(p["batch_size"], p["width"]) for p in document["points"]] == [(10, 30), (50, 30), (50, 40)]
     for point in document["points"]:
-        assert point["epoch_flops"] == epoch_flops([784, point["width"], 10], 200)
+        assert point["epoch_flops"] == epoch_flops([784, point["width"], 10], 200, point["batch_size"])
         entries = {e["name"]: e for e in point["implementations"]}
         assert set(entries) == {"loop", "vectorized"}
         for entry in entries.values():

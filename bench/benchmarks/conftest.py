@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +33,13 @@ from pytest_benchmark.utils import get_tag
 
 import implementations
 from bench import machine as bench_machine
+from bench.config import RunConfig
 from bench.data import load_dataset
 from bench.errors import BenchError
-from bench.harness import KernelResult, RunConfig, Workload, check_parity, prepare
-from bench.machine import pinned_threads
+from bench.harness import KernelResult, Workload, get_ready, make_workload
+from bench.machine import pinned_threads, reset_peak_memory
+from bench.spawn import worker_env
+from implementations.core import predict as core_predict
 
 SIZES = [784, 30, 10]
 SEED = 1
@@ -115,6 +117,13 @@ def _settings(config: pytest.Config) -> Settings:
 
 def pytest_configure(config: pytest.Config) -> None:
     config._backprop_bench = _settings(config)
+    threads = config._backprop_bench.threads
+    if threads is not None:
+        # Before any kernel is imported (collection imports them): XLA sizes its pool at import,
+        # from the CPUs the process may use and XLA_FLAGS, as every worker of `run` does.
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
+        os.environ.update({k: v for k, v in worker_env(threads).items() if k not in ("PATH",)})
     if config.getoption("benchmark_storage") == DEFAULT_STORAGE:
         # --benchmark-save / --benchmark-autosave / --benchmark-compare use results/benchmarks/.
         config.option.benchmark_storage = f"file://{config.rootpath / 'results' / 'benchmarks'}"
@@ -153,12 +162,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         pytest.param(name, dtype, id=f"{name}-{dtype}")
         for name in implementations.available()
         for dtype in implementations.DTYPES
-        if dtype in implementations.get(name).rtol and (wanted is None or dtype in wanted)
+        if dtype in implementations.get(name).dtypes and (wanted is None or dtype in wanted)
     ]
+    if metafunc.function.__name__ == "test_predict":
+        # Most kernels share core.predict: time it once (under the reference's name), plus any kernel's own.
+        cases = [c for c in cases if c.values[0] == implementations.REFERENCE or _own_predict(c.values[0])]
     metafunc.parametrize(("impl_name", "dtype"), cases)
     if "batch_size" in metafunc.fixturenames:
         batches = GRADIENT_BATCHES if settings.timing else GRADIENT_BATCHES[:1]
         metafunc.parametrize("batch_size", batches, ids=[f"batch{b}" for b in batches])
+
+
+def _own_predict(name: str) -> bool:
+    """Return True when the kernel brings a predict of its own rather than the shared core.predict."""
+    return implementations.get(name).predict is not core_predict
 
 
 def source_fingerprint() -> dict:
@@ -215,17 +232,20 @@ class Checked:
     impl: implementations.Implementation
     work: Workload
     config: RunConfig
-    compile_s: float
-    grad_max_rel_error: float
-    step_max_rel_error: float
+    result: KernelResult
+    # Resident memory (bytes) before the kernel was readied; see bench.machine.peak_memory_above.
+    memory_baseline: int | None
 
 
 @pytest.fixture(scope="session")
 def checked_kernel(dataset, settings):
-    """Return check(name, dtype) -> Checked; compiles and parity-checks each kernel once per session.
+    """Return check(name, dtype) -> Checked; readies and parity-checks each kernel once per session.
 
-    A kernel that disagrees with the reference fails every benchmark that asks for it,
-    so nothing wrong is ever timed (the same check as ``backprop-bench run``).
+    This is the harness's own check-then-time path (:func:`bench.harness.get_ready`):
+    warm-up on the exact workload timed (its shape, batch size and order), ``prepare``
+    timed, then the parity probe on the kernel's own train_epoch. A kernel that
+    disagrees with the reference fails every benchmark that asks for it, so nothing
+    wrong is ever timed.
     """
     workloads: dict[str, tuple[RunConfig, Workload]] = {}
     outcomes: dict[tuple[str, str], Checked | str] = {}
@@ -233,19 +253,15 @@ def checked_kernel(dataset, settings):
     def check(name: str, dtype: str) -> Checked:
         if dtype not in workloads:
             config = RunConfig(impls=[], sizes=SIZES, seed=SEED, dtype=dtype, train_limit=settings.train_size)
-            workloads[dtype] = config, prepare(config, dataset)
+            workloads[dtype] = config, make_workload(config, dataset)
         config, work = workloads[dtype]
         if (name, dtype) not in outcomes:
             impl = implementations.get(name)
-            result = KernelResult(name=name, dtype=dtype, rtol=impl.rtol[dtype])
-            start = time.perf_counter()
-            impl.warm_up(SIZES, dtype)
-            compile_s = time.perf_counter() - start
-            ok = check_parity(impl, work, config, result)
+            result = KernelResult(name=name, dtype=dtype)
+            baseline = reset_peak_memory()
+            ok = get_ready(impl, work, config, result)
             outcomes[name, dtype] = (
-                Checked(impl, work, config, compile_s, result.grad_max_rel_error, result.step_max_rel_error)
-                if ok
-                else f"{name} ({dtype}) {result.message}; not timed"
+                Checked(impl, work, config, result, baseline) if ok else f"{name} ({dtype}) {result.message}; not timed"
             )
         outcome = outcomes[name, dtype]
         if isinstance(outcome, str):

@@ -32,19 +32,23 @@ class RichReporter:
         self.progress.stop()
 
     def kernel_started(self, name: str, epochs: int) -> None:
-        self.tasks[name] = self.progress.add_task("", total=epochs, name=name, status="starting")
+        self.current = self.tasks[name] = self.progress.add_task("", total=epochs, name=name, status="starting")
+
+    def _task(self, name: str) -> int:
+        """Return the kernel's bar; a kernel given as a path is started under the path and named later."""
+        return self.tasks.get(name, self.current)
 
     def phase(self, name: str, text: str) -> None:
-        task = self.tasks[name]
+        task = self._task(name)
         done = self.progress.tasks[task].fields.get("last", "")
         self.progress.update(task, status=f"{text} {done}".strip())
 
     def epoch_done(self, name: str, epoch: int, seconds: float, accuracy: float) -> None:
         last = f"(last: {seconds:.3f} s, {100 * accuracy:.2f}%)"
-        self.progress.update(self.tasks[name], advance=1, last=last, status=last)
+        self.progress.update(self._task(name), advance=1, last=last, status=last)
 
     def kernel_done(self, result: KernelResult) -> None:
-        task = self.tasks[result.name]
+        task = self._task(result.name)
         status = result.status if result.status == "ok" else f"[bold red]{result.status}[/]"
         self.progress.update(task, status=f"{status} {self.progress.tasks[task].fields.get('last', '')}")
         if result.message and result.status != "ok":

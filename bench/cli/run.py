@@ -106,7 +106,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run ``backprop-bench run``; return its exit status."""
     from bench.cli.progress import RichReporter
-    from bench.cli.summary import run_table
+    from bench.cli.summary import run_table, warning_lines
     from bench.results import check_writable, read_run
 
     previous = read_run(args.resume) if args.resume else None
@@ -131,5 +131,7 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
             )
         return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     out.print(run_table(document))
+    for line in warning_lines(document):
+        err.print(line, markup=False, highlight=False)
     err.print(f"results saved to {path}", markup=False, highlight=False)
     return status

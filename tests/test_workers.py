@@ -1,0 +1,134 @@
+"""Each kernel in a fresh worker process: crashes, hangs, threads, compile order, memory, busy machines, resume.
+
+Kernels given as files (tests/kernels/*.py) are loaded by the worker itself, exactly as
+a user's ``--impl path/to/kernel.py`` is.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import implementations
+from bench.results import read_run
+from tests.conftest import SMALL, run_cli
+
+KERNELS = Path(__file__).parent / "kernels"
+
+
+def kernel(name: str) -> str:
+    """Return the --impl spec of a test kernel file."""
+    return str(KERNELS / f"{name}.py")
+
+
+def entries(path: Path) -> dict[str, dict]:
+    return {e["name"]: e for e in read_run(path)["implementations"]}
+
+
+def test_a_segfault_and_a_hang_end_as_crashed_and_timeout_and_the_others_carry_on(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    impls = ["--impl", "vectorized", "--impl", kernel("segfault"), "--impl", kernel("hang"), "--impl", "loop"]
+    status, stdout, _ = run_cli(capsys, "run", *SMALL, *impls, "--timeout", "15", "--out", str(out))
+    assert status == 1
+    found = entries(out)  # a valid results file
+    assert found["segfault"]["status"] == "crashed" and "SIGSEGV" in found["segfault"]["message"]
+    assert found["hang"]["status"] == "timeout" and "--timeout 15" in found["hang"]["message"]
+    assert found["vectorized"]["status"] == "ok" and found["loop"]["status"] == "ok"
+    assert "timeout 15 s per kernel" in stdout
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_failing_kernels_are_isolated_and_never_timed(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    impls = [x for name in ("off_by_a_bit", "raises", "explodes") for x in ("--impl", kernel(name))]
+    status, stdout, _ = run_cli(capsys, "run", *SMALL, *impls, "--impl", "vectorized", "--out", str(out))
+    assert status == 1
+    found = entries(out)
+    assert found["wrong"]["status"] == "parity-failed" and found["wrong"]["epoch_seconds"] == []
+    assert found["crash"]["status"] == "error" and "kernel bug" in found["crash"]["message"]
+    assert "raises.py" in found["crash"]["message"]  # the user's own frame, not the harness's
+    assert found["nan"]["status"] == "diverged" and found["nan"]["diverged_epoch"] == 0
+    assert found["vectorized"]["status"] == "ok"
+    assert "parity-failed" in stdout
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_every_kernel_records_the_threads_the_run_allows(tmp_path, capsys, threads):
+    names = [n for n in implementations.available() if n not in ("loop",)]
+    out = tmp_path / "r.json"
+    impls = [x for name in names for x in ("--impl", name)]
+    status, _, err = run_cli(capsys, "run", *SMALL, *impls, "--threads", str(threads), "--out", str(out))
+    assert status == 0, err
+    for name, entry in entries(out).items():
+        recorded = entry["threads"]
+        assert recorded["cpus"] == threads, name
+        assert set(recorded["blas"]) <= {threads}, name
+        for library in ("numba", "torch"):
+            if library in recorded:
+                assert recorded[library] == threads, (name, library)
+        # Measured, not declared: CPU seconds per wall second during the timed epochs.
+        assert recorded["cores_used"] <= threads + 0.25, name
+
+
+def test_compile_seconds_do_not_depend_on_the_order_kernels_run_in(tmp_path, capsys):
+    pair = ["numba", "numba-fastmath"]
+    if not set(pair) <= set(implementations.available()):
+        pytest.skip("numba kernels not available")
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    for order, out in ((pair, first), (pair[::-1], second)):
+        impls = [x for name in order for x in ("--impl", name)]
+        assert run_cli(capsys, "run", *SMALL, *impls, "--out", str(out))[0] == 0
+    a, b = entries(first)["numba-fastmath"], entries(second)["numba-fastmath"]
+    # Each worker starts cold in memory; both load the same on-disk cache (or both compile).
+    assert a["compile_kind"] == b["compile_kind"] != "none"
+    assert max(a["compile_seconds"], b["compile_seconds"]) < 3 * min(a["compile_seconds"], b["compile_seconds"])
+
+
+def test_peak_memory_is_recorded_per_kernel(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert run_cli(capsys, "run", *SMALL, "--impl", "vectorized", "--impl", "loop", "--out", str(out))[0] == 0
+    for entry in entries(out).values():
+        assert 0 < entry["peak_memory_bytes"] < 4 * 2**30
+
+
+def test_a_run_beside_a_cpu_hog_carries_the_busy_machine_warning(tmp_path, capsys):
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        out = tmp_path / "r.json"
+        status, _, err = run_cli(
+            capsys, "run", "--impl", "vectorized", "--epochs", "4", "--train-limit", "3000", "--out", str(out)
+        )
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert status == 0
+    entry = entries(out)["vectorized"]
+    assert any(w.startswith("busy machine") for w in entry["warnings"])
+    assert "warning: vectorized: busy machine" in err
+
+
+def test_resume_refuses_a_file_from_another_machine(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert run_cli(capsys, "run", *SMALL, "--impl", "vectorized", "--out", str(out))[0] == 0
+    document = json.loads(out.read_text())
+    document["implementations"][0]["status"] = "interrupted"
+    document["machine"]["hostname"] = "another-machine"
+    out.write_text(json.dumps(document))
+    status, _, err = run_cli(capsys, "run", "--resume", str(out))
+    assert status == 2 and "another machine" in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_refuses_another_thread_setting(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    assert run_cli(capsys, "run", *SMALL, "--impl", "vectorized", "--out", str(out))[0] == 0
+    document = json.loads(out.read_text())
+    document["implementations"][0]["status"] = "interrupted"
+    document["threads"]["effective"] = 64
+    out.write_text(json.dumps(document))
+    status, _, err = run_cli(capsys, "run", "--resume", str(out))
+    assert status == 2 and "64 threads" in err and len(err.strip().splitlines()) == 1
