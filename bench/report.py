@@ -97,6 +97,14 @@ def _percent(value) -> str:
     return "-" if value is None or pd.isna(value) else f"{100 * value:.2f}%"
 
 
+def _status(r: pd.Series) -> str:
+    """Return the status cell: ok, ok running another kernel's code, or the failure and its message."""
+    if r["status"] != "ok":
+        return f"{r['status']}: {r['message'] or ''}".strip(": ")
+    delegate = r.get("delegates_to")
+    return "ok" if delegate is None or pd.isna(delegate) else f"ok (runs {delegate}'s code; not ranked)"
+
+
 def _display_summary(summary: pd.DataFrame, several: bool) -> pd.DataFrame:
     """Return the summary table as the page shows it (one formatted string per cell)."""
     rows = []
@@ -112,10 +120,13 @@ def _display_summary(summary: pd.DataFrame, several: bool) -> pd.DataFrame:
                 "dtype": r["dtype"],
                 "median epoch s (min to max)": epoch,
                 "speedup vs loop": _num(r["speedup_vs_loop"], ".1f", "x"),
-                "compile s": _num(r["compile_s"], ".2f"),
+                "compile s": _num(r.get("compile_s"), ".2f"),
+                "prepare s": _num(r.get("prepare_s"), ".2f"),
+                "peak MiB": _num(r.get("peak_memory_mib"), ",.0f"),
                 "final accuracy": _percent(r["final_accuracy"]),
-                "max grad error": _num(r["grad_max_rel_error"], ".1e"),
-                "status": r["status"] if r["status"] == "ok" else f"{r['status']}: {r['message'] or ''}".strip(": "),
+                "grad error": _num(r["grad_max_rel_error"], ".1e"),
+                "probe error": _num(r.get("step_max_rel_error"), ".1e"),
+                "status": _status(r),
             }
         )
     return pd.DataFrame(rows)
@@ -261,8 +272,10 @@ def build_sections(inputs: Inputs, out: Path, target: float) -> list[Section]:
                 [
                     "Achieved GFLOP/s = FLOPs of one epoch / median epoch seconds. FLOPs are counted from the layer "
                     "sizes, per example: forward 2*in*out, weight gradient 2*in*out, and error propagation 2*in*out "
-                    "for every layer but the first. The roof is the GFLOP/s of a large NumPy matrix multiply in the "
-                    "same dtype and thread setting, measured by the same run.",
+                    "for every layer but the first, plus the SGD update, 2 FLOPs per parameter per mini-batch (about "
+                    "a quarter of the work at batch size 1). These are dense-equivalent counts. The roof is the "
+                    "GFLOP/s of a large NumPy matrix multiply in the same dtype and thread setting, measured by the "
+                    "same run (the run file also records SciPy's, the BLAS Numba calls, as roof_scipy).",
                     "" if has_roof else "These results files carry no roof measurement (made before it existed).",
                 ],
                 plots.efficiency(efficiency.dropna(subset=["fraction_of_roof"]), out / "efficiency.png", palette)
