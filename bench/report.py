@@ -12,14 +12,13 @@ machines are shown side by side and never averaged together. Kernels that are no
 and never ranked or plotted as a timing. Every string taken from a results file
 is HTML-escaped before it reaches the page.
 
-The tables are computed in :mod:`bench.report_tables` and the figures drawn in
-:mod:`bench.plots`; this module loads the files, formats and renders.
+The tables are computed in :mod:`bench.report_tables`, the figures drawn in
+:mod:`bench.plots` and the pages rendered by :mod:`bench.pages`; this module loads
+the files and builds the sections.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pandas as pd
 from bench import plots
 from bench.errors import BenchError
 from bench.frame import expand, rows_of
+from bench.pages import Section, render_html, render_markdown
 from bench.report_tables import (
     efficiency_table,
     epochs_table,
@@ -148,17 +148,6 @@ def _display(table: pd.DataFrame, formats: dict[str, tuple[str, str]], several: 
     return pd.DataFrame(shown)
 
 
-@dataclass
-class Section:
-    """One part of the page: a title, plain-text paragraphs, at most one figure, tables, CSV files."""
-
-    title: str
-    paragraphs: list[str] = field(default_factory=list)
-    figure: Path | None = None
-    tables: list[pd.DataFrame] = field(default_factory=list)
-    csv: list[str] = field(default_factory=list)
-
-
 def _identical_note(epochs: pd.DataFrame) -> str:
     """Return a sentence on how far apart the accuracy curves of the ok kernels are, per file."""
     parts = []
@@ -179,129 +168,145 @@ def build_sections(inputs: Inputs, out: Path, target: float) -> list[Section]:
         names += [n for n in inputs.benchmarks["implementation"] if isinstance(n, str)]
     palette = plots.colours(names)
     sections = []
-    several = len(inputs.runs) > 1
     if inputs.runs:
-        summary = summary_table(inputs.runs)
-        summary.to_csv(out / "summary.csv", index=False)
-        headline = []
-        for label, rows in summary.groupby("label", sort=False):
-            best = rows[rows["rank"] == 1]
-            failed = rows[rows["status"] != "ok"]
-            if len(best):
-                b = best.iloc[0]
-                speed = f", {b['speedup_vs_loop']:.1f}x the loop kernel" if not pd.isna(b["speedup_vs_loop"]) else ""
-                headline.append(
-                    f"{label}: fastest is {b['implementation']} at {b['median_epoch_s']:.3g} s per epoch{speed}."
-                )
-            if len(failed):
-                headline.append(f"Not ranked (not ok): {', '.join(failed['implementation'])}.")
-        sections.append(
-            Section(
-                "Summary",
-                [
-                    *headline,
-                    "Median over epochs, with min to max; speedup is over the loop kernel of the same file. "
-                    "Kernels that failed the parity check against the float64 reference (or errored, diverged or "
-                    "were interrupted) are listed with their status and never ranked or timed.",
-                ],
-                plots.epoch_times(summary, out / "epoch_times.png", palette),
-                [_display_summary(summary, several)],
-                ["summary.csv"],
-            )
-        )
-        sections[-1].title = "Summary and epoch time per implementation"
-        epochs = epochs_table(inputs.runs)
-        epochs.to_csv(out / "epochs.csv", index=False)
-        ok_epochs = epochs[epochs["status"] == "ok"]
-        if len(ok_epochs):
-            sections.append(
-                Section(
-                    "Accuracy per epoch",
-                    [
-                        "Test accuracy after every epoch, every ok kernel overlaid. They start from the same "
-                        "parameters and see the same batches, so their curves should lie on top of each other.",
-                        _identical_note(epochs),
-                    ],
-                    plots.accuracy(ok_epochs, out / "accuracy.png", palette),
-                    csv=["epochs.csv"],
-                )
-            )
-        tta = time_to_accuracy_table(inputs.runs, target)
-        tta.to_csv(out / "time_to_accuracy.csv", index=False)
-        formats = {
-            "label": ("file", ""),
-            "rank": ("rank", "d"),
-            "implementation": ("implementation", ""),
-            "epochs": ("epochs", "d"),
-            "seconds_excl_compile": ("seconds, compile excluded", ".3g"),
-            "seconds_incl_compile": ("seconds, compile included", ".3g"),
-            "note": ("note", ""),
-        }
-        sections.append(
-            Section(
-                f"Time to {100 * target:g}% test accuracy",
-                [
-                    f"Training seconds until test accuracy first reaches {100 * target:g}% "
-                    "(set with --target-accuracy), summed over the timed epochs; evaluation is never timed. "
-                    "Ranked by the time without compilation; the hatched bars add the one-off JIT compile time.",
-                ],
-                plots.time_to_accuracy(tta, out / "time_to_accuracy.png", palette, target)
-                if tta["seconds_excl_compile"].notna().any()
-                else None,
-                [_display(tta, formats, several)],
-                ["time_to_accuracy.csv"],
-            )
-        )
-        efficiency = efficiency_table(inputs.runs)
-        efficiency.to_csv(out / "efficiency.csv", index=False)
-        formats = {
-            "label": ("file", ""),
-            "machine": ("machine", ""),
-            "implementation": ("implementation", ""),
-            "dtype": ("dtype", ""),
-            "gflop_per_epoch": ("GFLOP per epoch", ".3g"),
-            "median_epoch_s": ("median epoch s", ".4g"),
-            "gflops": ("GFLOP/s", ".3g"),
-            "roof_gflops": ("roof GFLOP/s", ".1f"),
-            "fraction_of_roof": ("of roof", "%"),
-        }
-        has_roof = efficiency["fraction_of_roof"].notna().any() if len(efficiency) else False
-        sections.append(
-            Section(
-                "Efficiency",
-                [
-                    "Achieved GFLOP/s = FLOPs of one epoch / median epoch seconds. FLOPs are counted from the layer "
-                    "sizes, per example: forward 2*in*out, weight gradient 2*in*out, and error propagation 2*in*out "
-                    "for every layer but the first, plus the SGD update, 2 FLOPs per parameter per mini-batch (about "
-                    "a quarter of the work at batch size 1). These are dense-equivalent counts. The roof is the "
-                    "GFLOP/s of a large NumPy matrix multiply in the same dtype and thread setting, measured by the "
-                    "same run (the run file also records SciPy's, the BLAS Numba calls, as roof_scipy).",
-                    "" if has_roof else "These results files carry no roof measurement (made before it existed).",
-                ],
-                plots.efficiency(efficiency.dropna(subset=["fraction_of_roof"]), out / "efficiency.png", palette)
-                if has_roof
-                else None,
-                [_display(efficiency, formats, several)],
-                ["efficiency.csv"],
-            )
-        )
+        sections.append(_summary_section(inputs, out, palette))
+        accuracy = _accuracy_section(inputs, out, palette)
+        if accuracy is not None:
+            sections.append(accuracy)
+        sections.append(_time_to_accuracy_section(inputs, out, palette, target))
+        sections.append(_efficiency_section(inputs, out, palette))
     sections.append(_scaling_section(inputs, out, palette))
     if inputs.benchmarks is not None:
         sections.append(_benchmark_section(inputs.benchmarks, out, palette))
+    sections.append(_machines_section(inputs, out))
+    return sections
+
+
+def _summary_section(inputs: Inputs, out: Path, palette: dict[str, str]) -> Section:
+    """Return the ranked summary of every run file, with the epoch-time plot."""
+    summary = summary_table(inputs.runs)
+    summary.to_csv(out / "summary.csv", index=False)
+    headline = []
+    for label, rows in summary.groupby("label", sort=False):
+        best = rows[rows["rank"] == 1]
+        failed = rows[rows["status"] != "ok"]
+        if len(best):
+            b = best.iloc[0]
+            speed = f", {b['speedup_vs_loop']:.1f}x the loop kernel" if not pd.isna(b["speedup_vs_loop"]) else ""
+            headline.append(
+                f"{label}: fastest is {b['implementation']} at {b['median_epoch_s']:.3g} s per epoch{speed}."
+            )
+        if len(failed):
+            headline.append(f"Not ranked (not ok): {', '.join(failed['implementation'])}.")
+    return Section(
+        "Summary and epoch time per implementation",
+        [
+            *headline,
+            "Median over epochs, with min to max; speedup is over the loop kernel of the same file. "
+            "Kernels that failed the parity check against the float64 reference (or errored, crashed, timed out, "
+            "diverged or were interrupted) are listed with their status and never ranked or timed.",
+        ],
+        plots.epoch_times(summary, out / "epoch_times.png", palette),
+        [_display_summary(summary, len(inputs.runs) > 1)],
+        ["summary.csv"],
+    )
+
+
+def _accuracy_section(inputs: Inputs, out: Path, palette: dict[str, str]) -> Section | None:
+    """Return the accuracy-per-epoch overlay, or None when no kernel finished ok."""
+    epochs = epochs_table(inputs.runs)
+    epochs.to_csv(out / "epochs.csv", index=False)
+    ok_epochs = epochs[epochs["status"] == "ok"]
+    if not len(ok_epochs):
+        return None
+    return Section(
+        "Accuracy per epoch",
+        [
+            "Test accuracy after every epoch, every ok kernel overlaid. They start from the same "
+            "parameters and see the same batches, so their curves should lie on top of each other.",
+            _identical_note(epochs),
+        ],
+        plots.accuracy(ok_epochs, out / "accuracy.png", palette),
+        csv=["epochs.csv"],
+    )
+
+
+def _time_to_accuracy_section(inputs: Inputs, out: Path, palette: dict[str, str], target: float) -> Section:
+    """Return training seconds to ``target`` test accuracy, with and without compile time."""
+    tta = time_to_accuracy_table(inputs.runs, target)
+    tta.to_csv(out / "time_to_accuracy.csv", index=False)
+    formats = {
+        "label": ("file", ""),
+        "rank": ("rank", "d"),
+        "implementation": ("implementation", ""),
+        "epochs": ("epochs", "d"),
+        "seconds_excl_compile": ("seconds, compile excluded", ".3g"),
+        "seconds_incl_compile": ("seconds, compile included", ".3g"),
+        "note": ("note", ""),
+    }
+    return Section(
+        f"Time to {100 * target:g}% test accuracy",
+        [
+            f"Training seconds until test accuracy first reaches {100 * target:g}% "
+            "(set with --target-accuracy), summed over the timed epochs; evaluation is never timed. "
+            "Ranked by the time without compilation; the hatched bars add the one-off JIT compile time.",
+        ],
+        plots.time_to_accuracy(tta, out / "time_to_accuracy.png", palette, target)
+        if tta["seconds_excl_compile"].notna().any()
+        else None,
+        [_display(tta, formats, len(inputs.runs) > 1)],
+        ["time_to_accuracy.csv"],
+    )
+
+
+def _efficiency_section(inputs: Inputs, out: Path, palette: dict[str, str]) -> Section:
+    """Return achieved GFLOP/s against the roof measured by the same run."""
+    efficiency = efficiency_table(inputs.runs)
+    efficiency.to_csv(out / "efficiency.csv", index=False)
+    formats = {
+        "label": ("file", ""),
+        "machine": ("machine", ""),
+        "implementation": ("implementation", ""),
+        "dtype": ("dtype", ""),
+        "gflop_per_epoch": ("GFLOP per epoch", ".3g"),
+        "median_epoch_s": ("median epoch s", ".4g"),
+        "gflops": ("GFLOP/s", ".3g"),
+        "roof_gflops": ("roof GFLOP/s", ".1f"),
+        "fraction_of_roof": ("of roof", "%"),
+    }
+    has_roof = efficiency["fraction_of_roof"].notna().any() if len(efficiency) else False
+    return Section(
+        "Efficiency",
+        [
+            "Achieved GFLOP/s = FLOPs of one epoch / median epoch seconds. FLOPs are counted from the layer "
+            "sizes, per example: forward 2*in*out, weight gradient 2*in*out, and error propagation 2*in*out "
+            "for every layer but the first, plus the SGD update, 2 FLOPs per parameter per mini-batch (about "
+            "a quarter of the work at batch size 1). These are dense-equivalent counts. The roof is the "
+            "GFLOP/s of a large NumPy matrix multiply in the same dtype and thread setting, measured by the "
+            "same run (the run file also records SciPy's, the BLAS Numba calls, as roof_scipy).",
+            "" if has_roof else "These results files carry no roof measurement (made before it existed).",
+        ],
+        plots.efficiency(efficiency.dropna(subset=["fraction_of_roof"]), out / "efficiency.png", palette)
+        if has_roof
+        else None,
+        [_display(efficiency, formats, len(inputs.runs) > 1)],
+        ["efficiency.csv"],
+    )
+
+
+def _machines_section(inputs: Inputs, out: Path) -> Section:
+    """Return what every result ran on, one column per machine."""
     machines = machines_table(inputs.runs, inputs.sweeps, inputs.pytest)
     machines.to_csv(out / "machines.csv")
-    sections.append(
-        Section(
-            "Machines",
-            [
-                "What every result ran on, one column per machine. Results from different machines are shown side "
-                "by side in every table (the file and machine columns), never averaged together."
-            ],
-            tables=[machines.reset_index()],
-            csv=["machines.csv"],
-        )
+    return Section(
+        "Machines",
+        [
+            "What every result ran on, one column per machine. Results from different machines are shown side "
+            "by side in every table (the file and machine columns), never averaged together."
+        ],
+        tables=[machines.reset_index()],
+        csv=["machines.csv"],
     )
-    return sections
 
 
 def _scaling_section(inputs: Inputs, out: Path, palette: dict[str, str]) -> Section:
@@ -360,69 +365,6 @@ def _benchmark_section(frame: pd.DataFrame, out: Path, palette: dict[str, str]) 
         [_display(frame, formats, True)],
         ["benchmarks.csv"],
     )
-
-
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.3em 0.6em;
-text-align:left}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}.note{color:#555;font-size:0.9em}"""
-
-
-def render_html(sections: list[Section], sources: list[str]) -> str:
-    """Return the self-contained HTML page; every string from the results is escaped."""
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        # No script, no fetch: images come only from data URIs.
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:; '
-        "style-src 'unsafe-inline'\">",
-        f"<title>backprop-bench report</title><style>{_CSS}</style></head><body>",
-        "<h1>backprop-bench report</h1>",
-        f'<p class="note">From {len(sources)} results file(s): {e(", ".join(sources))}</p>',
-    ]
-    for section in sections:
-        parts.append(f"<section><h2>{e(section.title)}</h2>")
-        parts += [f"<p>{e(p)}</p>" for p in section.paragraphs if p]
-        if section.figure is not None:
-            data = base64.b64encode(section.figure.read_bytes()).decode("ascii")
-            parts.append(f'<p><img alt="{e(section.title)}" src="data:image/png;base64,{data}"></p>')
-        for table in section.tables:
-            parts.append(table.to_html(index=False, escape=True, na_rep="-", border=0))
-        if section.csv:
-            links = ", ".join(f'<a href="{e(name)}">{e(name)}</a>' for name in section.csv)
-            parts.append(f'<p class="note">Raw numbers: {links}</p>')
-        parts.append("</section>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _md(value) -> str:
-    """Return ``value`` as Markdown text that renders literally (no HTML, no table breaks)."""
-    return html.escape(str(value), quote=False).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(table: pd.DataFrame) -> str:
-    """Return ``table`` as a GitHub-flavoured Markdown table, every cell escaped."""
-    lines = ["| " + " | ".join(_md(c) for c in table.columns) + " |", "|" + "---|" * len(table.columns)]
-    for row in table.itertuples(index=False):
-        lines.append("| " + " | ".join("-" if v is None else _md(v) for v in row) + " |")
-    return "\n".join(lines)
-
-
-def render_markdown(sections: list[Section], sources: list[str]) -> str:
-    """Return the report as Markdown, linking the PNG and CSV files beside it."""
-    parts = ["# backprop-bench report", "", f"From {len(sources)} results file(s): {_md(', '.join(sources))}", ""]
-    for section in sections:
-        parts += [f"## {_md(section.title)}", ""]
-        for paragraph in filter(None, section.paragraphs):
-            parts += [_md(paragraph), ""]
-        if section.figure is not None:
-            parts += [f"![{_md(section.title)}]({section.figure.name})", ""]
-        for table in section.tables:
-            parts += [markdown_table(table), ""]
-        if section.csv:
-            parts += ["Raw numbers: " + ", ".join(f"[{name}]({name})" for name in section.csv), ""]
-    return "\n".join(parts)
 
 
 def write_report(paths: list[str | Path], out: str | Path, target: float = DEFAULT_TARGET) -> Path:
