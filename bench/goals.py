@@ -86,13 +86,15 @@ def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Callab
                 setting["roof_epoch_seconds"] = roof_seconds
                 for batch_size in BATCH_SIZES:
                     progress(f"threads={n_threads} {dtype} batch {batch_size}: {', '.join(names)}")
-                    config = RunConfig(impls=names, epochs=1, batch_size=batch_size, dtype=dtype)
+                    config = RunConfig(impls=names, epochs=1, batch_size=batch_size, dtype=dtype, threads=n_threads)
                     for name, timing in _epoch_times(names, config, rounds).items():
                         setting["epochs"].append({"name": name, "batch_size": batch_size, **timing})
                 per_example = [name for name in PER_EXAMPLE if name in implementations.available()]
                 names_1 = ", ".join(per_example)
                 progress(f"threads={n_threads} {dtype} batch 1: {names_1} on {PER_EXAMPLE_SUBSET} images")
-                config = RunConfig(per_example, epochs=1, batch_size=1, dtype=dtype, train_limit=PER_EXAMPLE_SUBSET)
+                config = RunConfig(
+                    per_example, epochs=1, batch_size=1, dtype=dtype, train_limit=PER_EXAMPLE_SUBSET, threads=n_threads
+                )
                 setting["per_example"] = _epoch_times(per_example, config, max(1, rounds // 2))
                 document["settings"].append(setting)
     document["machine"] = machine_info()

@@ -90,6 +90,14 @@ def memory_needed(config: RunConfig, data: Dataset) -> int:
     return itemsize * (inputs + 8 * n_params + 3 * batch * sum(config.sizes))
 
 
+def _shown(path: Path) -> str:
+    """Return ``path`` relative to the current folder when it lies below it (no machine's folders in results)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> dict:
     """Return an empty results document of ``kind`` for ``config``."""
     entries = "implementations" if kind == RUN_KIND else "points"
@@ -99,7 +107,7 @@ def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> d
         "roof": None,
         "reference_check": None,
         "unavailable": implementations.unavailable(),
-        "data_source": str(data.source),
+        "data_source": _shown(data.source),
         entries: [],
     }
 

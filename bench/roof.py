@@ -58,7 +58,8 @@ def measure_scipy_roof(dtype: str = "float64", size: int = SIZE, repeats: int = 
         from scipy.linalg import blas
     except ImportError:
         return None
-    gemm = blas.dgemm if dtype == "float64" else blas.sgemm
+    routine = "dgemm" if dtype == "float64" else "sgemm"
+    gemm = getattr(blas, routine)
     rng = np.random.default_rng(seed)
     # Fortran order: SciPy's gemm then needs no copies, as Numba's calls need none.
     A = np.asfortranarray(rng.random((size, size)).astype(dtype))
@@ -68,7 +69,7 @@ def measure_scipy_roof(dtype: str = "float64", size: int = SIZE, repeats: int = 
     libraries = sorted({lib["library"] for lib in blas_info() if lib["user_api"] == "blas"})
     return {
         "gflops": flops / statistics.median(seconds) / 1e9,
-        "method": f"scipy.linalg.blas.{gemm.__name__}",
+        "method": f"scipy.linalg.blas.{routine}",
         "shape": [size, size, size],
         "dtype": dtype,
         "flops": flops,
