@@ -75,7 +75,7 @@ def _cache_warm_up_seconds() -> float:
 def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Callable[[str], None]) -> dict:
     """Return the goals document: per setting, the roof and every kernel's epoch times and ratios."""
     data = load_dataset("mnist")
-    names = [name for name in KERNELS if name in implementations.available()]
+    names = [name for name in KERNELS if name in implementations.listed()]
     document = {"schema": SCHEMA, "kind": GOALS_KIND, "rounds": rounds, "settings": []}
     for n_threads in threads:
         with pinned_threads(n_threads):
@@ -89,7 +89,7 @@ def measure(threads: list[int], dtypes: list[str], rounds: int, progress: Callab
                     config = RunConfig(impls=names, epochs=1, batch_size=batch_size, dtype=dtype, threads=n_threads)
                     for name, timing in _epoch_times(names, config, rounds).items():
                         setting["epochs"].append({"name": name, "batch_size": batch_size, **timing})
-                per_example = [name for name in PER_EXAMPLE if name in implementations.available()]
+                per_example = [name for name in PER_EXAMPLE if name in implementations.listed()]
                 names_1 = ", ".join(per_example)
                 progress(f"threads={n_threads} {dtype} batch 1: {names_1} on {PER_EXAMPLE_SUBSET} images")
                 config = RunConfig(

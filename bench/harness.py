@@ -30,7 +30,6 @@ import math
 import os
 import statistics
 import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -379,14 +378,7 @@ def run_kernel(name: str, work: Workload, config: RunConfig, reporter: Reporter)
         raise
     except Exception as exc:  # a kernel's failure must not stop the others
         result.status = "error"
-        result.message = f"{type(exc).__name__}: {exc} ({implementations_frame(exc)})"
+        result.message = f"{type(exc).__name__}: {exc} (at {implementations.user_frame(exc)})"
     finally:
         reporter.kernel_done(result)
     return result
-
-
-def implementations_frame(exc: BaseException) -> str:
-    """Return 'at FILE:LINE' for the last traceback frame of ``exc`` outside this harness."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith("bench/harness.py")]
-    frame = frames[-1] if frames else traceback.extract_tb(exc.__traceback__)[-1]
-    return f"at {frame.filename}:{frame.lineno}"

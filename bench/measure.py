@@ -54,6 +54,27 @@ def validate(config: RunConfig, data: Dataset) -> None:
         )
 
 
+def select_kernels(requested: list[str] | None) -> list[str]:
+    """Return the kernel specs to run: every listed kernel when none is requested, else the requested ones.
+
+    Built-in names are checked without importing the kernel (the parent never loads a
+    framework it does not time); a file, module or ``nielsen:`` spec is resolved here, so
+    that a missing file or a syntax error is one line before anything runs. Raises
+    UnknownImplementation for an unknown or unusable name.
+    """
+    if requested is None:
+        return implementations.listed()
+    for spec in requested:
+        if spec in implementations.known() and implementations.missing(spec) is None:
+            continue
+        if implementations.missing(spec) is not None:
+            raise implementations.UnknownImplementation(
+                f"implementation {spec!r} is not available here ({implementations.missing(spec)})"
+            )
+        implementations.resolve(spec)
+    return list(dict.fromkeys(requested))
+
+
 def load_checked(config: RunConfig | SweepConfig) -> Dataset:
     """Return the run's or sweep's data set once the configuration is known to fit it, else raise BenchError."""
     data = load_dataset(config.dataset, config.data_dir, config.verify_data)
@@ -106,7 +127,7 @@ def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> d
         "machine": None,
         "roof": None,
         "reference_check": None,
-        "unavailable": implementations.unavailable(),
+        "unavailable": implementations.not_listed(),
         "data_source": _shown(data.source),
         entries: [],
     }

@@ -86,7 +86,7 @@ def test_real_signal_stops_quickly_and_saves(tmp_path, sig, code):
         if out.exists() and '"status": "ok"' in out.read_text():
             break
         time.sleep(0.1)
-    time.sleep(1.0)
+    time.sleep(4.0)  # the loop kernel's worker starts, checks parity and trains its first epochs
     sent = time.monotonic()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=30)

@@ -21,7 +21,7 @@ import implementations
 from bench.cli.options import add_workload_options, given, positive_int, sizes
 from bench.config import RunConfig
 from bench.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BenchError
-from bench.measure import default_out_path, execute, load_checked
+from bench.measure import default_out_path, execute, load_checked, select_kernels
 
 
 def add_parser(commands) -> None:
@@ -45,19 +45,10 @@ def add_parser(commands) -> None:
     run.set_defaults(handler=handle)
 
 
-def select_impls(requested: list[str] | None) -> list[str]:
-    """Return the kernels to run, or raise for an unknown or unavailable name."""
-    if requested is None:
-        return implementations.available()
-    for name in requested:
-        implementations.get(name)  # raises UnknownImplementation naming the known ones
-    return list(dict.fromkeys(requested))
-
-
 def note_unavailable(requested: list[str] | None, err: Console) -> None:
-    """Say which registered kernels a run without --impl skips, and why (once its options are known to be good)."""
+    """Say which built-in kernels a run without --impl skips, and why (once its options are known to be good)."""
     if requested is None:
-        for name, reason in implementations.unavailable().items():
+        for name, reason in implementations.not_listed().items():
             err.print(f"note: {name} is not available ({reason}); skipped", markup=False, highlight=False)
 
 
@@ -66,7 +57,7 @@ def _config(args: argparse.Namespace, previous: dict | None) -> RunConfig:
     names = [f.name for f in fields(RunConfig)]
     options = given(args, RunConfig)
     if previous is None:
-        return RunConfig(**{**options, "impls": select_impls(options.get("impls"))})
+        return RunConfig(**{**options, "impls": select_kernels(options.get("impls"))})
     stored = previous.get("config")
     if not isinstance(stored, dict) or set(stored) != set(names):
         raise BenchError(f"{args.resume}: its configuration does not match this version's options; cannot resume")
@@ -76,8 +67,7 @@ def _config(args: argparse.Namespace, previous: dict | None) -> RunConfig:
                 f"--resume {args.resume}: configuration mismatch: the run used {name}={stored[name]!r}, "
                 f"this command gives {value!r}"
             )
-    for name in stored["impls"]:
-        implementations.get(name)
+    select_kernels(stored["impls"])
     return RunConfig(**stored)
 
 

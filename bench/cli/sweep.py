@@ -15,11 +15,11 @@ import argparse
 from rich.console import Console
 
 from bench.cli.options import add_workload_options, given, int_list, positive_int
-from bench.cli.run import note_unavailable, select_impls
+from bench.cli.run import note_unavailable
 from bench.config import SweepConfig
 from bench.errors import EXIT_INTERRUPTED
 from bench.harness import KernelResult
-from bench.measure import default_out_path, execute_sweep, load_checked
+from bench.measure import default_out_path, execute_sweep, load_checked, select_kernels
 from bench.results import check_writable
 
 
@@ -57,7 +57,7 @@ def add_parser(commands) -> None:
 def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run ``backprop-bench sweep``; return its exit status."""
     options = given(args, SweepConfig)
-    options["impls"] = select_impls(options.get("impls"))
+    options["impls"] = select_kernels(options.get("impls"))
     if args.full:
         options["train_limit"] = None
     config = SweepConfig(**options)

@@ -1,0 +1,508 @@
+"""The core of ``backprop-bench check``: one kernel against the float64 reference, array by array, with a diagnosis.
+
+It is what a student runs after filling in ``backprop``. It compares the kernel's
+gradients with the reference's on several small networks (depth 2 to 4, odd widths,
+and one with MNIST's 784 inputs and 10 outputs), with central finite differences and
+at batch size 1, then checks SGD epochs (in order, with a short last batch, and
+shuffled at batch size 1) and float32 where the kernel supports it. It stops at the
+first disagreement, names the first wrong array in the order backprop computes them
+(the output layer's biases first, where a wrong delta shows first), and says what
+the mistake looks like when it fits a known one: transposed, wrong sign, averaged
+instead of summed, biases not summed over the batch, the sigmoid-derivative factor
+missing, off by a constant factor.
+
+Speed is measured only once the kernel passes, by the harness (:func:`speed`, through
+:func:`bench.measure.execute`, parity checked first), never by a timer of its own.
+Nothing here prints: :mod:`bench.cli.check` does.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import implementations
+from bench.config import RunConfig
+from bench.data import one_hot
+from bench.harness import FD_RTOL, Probe, Reporter, SilentReporter, tolerances, update_of
+from bench.measure import execute
+from implementations.core import Params, batch_order, finite_difference_gradients, init_params, sigmoid
+from implementations.validate import KernelOutputError, backprop_order, display_path
+
+# Depth 2 to 4 with odd, distinct widths (a transposed matrix never has the right
+# shape), and MNIST's 784 inputs and 10 outputs for kernels that size buffers by them.
+NETWORKS = ([13, 5], [11, 7, 3], [9, 7, 5, 3], [784, 15, 10])
+# Odd and prime: a result off by the batch size is told apart from other factors.
+BATCH = 7
+# Central differences cost two forward passes per parameter: a small network (39 parameters).
+FD_SIZES, FD_EXAMPLES = [5, 4, 3], 3
+EPOCH_SIZES = [11, 7, 3]
+ETA = 3.0
+# A mistake's explanation must fit to this relative error; the alternatives differ by O(1).
+DIAGNOSIS_RTOL = 1e-6
+# --quick times the speed line on this many training images instead of all 60,000.
+QUICK_TRAIN_LIMIT = 6000
+
+
+@dataclass
+class Step:
+    """One line of the check: what was compared, "ok", "FAIL" or "skipped", and the figure or the reason."""
+
+    label: str
+    status: str
+    detail: str = ""
+
+
+@dataclass
+class CheckResult:
+    """What ``check`` found: every step run, and the one-line verdict."""
+
+    name: str
+    source: str
+    details: str
+    steps: list[Step] = field(default_factory=list)
+    verdict: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Return True when no step failed."""
+        return all(step.status != "FAIL" for step in self.steps)
+
+
+class _Failure(Exception):
+    """A step's disagreement, already phrased for the verdict."""
+
+
+def _batch(sizes: list[int], n: int, seed: int, dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
+    """Return (X, Y): n inputs uniform in [0, 1) of shape (n, sizes[0]) and one-hot targets (n, sizes[-1])."""
+    rng = np.random.default_rng([seed, n, *sizes])
+    X = rng.random((n, sizes[0])).astype(dtype)
+    return X, one_hot(rng.integers(0, sizes[-1], n), dtype, sizes[-1])
+
+
+def _reference() -> implementations.Implementation:
+    """Return the float64 reference kernel (the oracle)."""
+    return implementations.get(implementations.REFERENCE)
+
+
+def _rel_error(got: np.ndarray, ref: np.ndarray) -> float:
+    """Return max|got - ref| / max|ref| in float64 (inf for another shape or a non-finite value)."""
+    if got.shape != ref.shape:
+        return float("inf")
+    ref = ref.astype(np.float64)
+    diff = float(np.max(np.abs(got.astype(np.float64) - ref))) if ref.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    if not np.isfinite(diff):
+        return float("inf")
+    return diff / scale if scale > 0 else diff
+
+
+def _close(got: np.ndarray, ref: np.ndarray, tol: float) -> bool:
+    """Return True when ``got`` matches ``ref`` to ``tol``, relative to ref's largest entry."""
+    return _rel_error(got, ref) <= tol
+
+
+def _label(impl: implementations.Implementation, kind: str, l: int, sizes: list[int]) -> str:
+    """Return e.g. "nabla_w[0] (layer 1: 13 -> 5)", in the kernel's own names for the arrays."""
+    own = dict(zip(("weights", "biases"), impl.array_names))[kind]
+    return f"{own}[{l}] (layer {l + 1}: {sizes[l]} -> {sizes[l + 1]})"
+
+
+def variant_gradients(params: Params, X: np.ndarray, Y: np.ndarray, output_prime: bool, hidden_prime: bool) -> Params:
+    """Return the reference's gradients with sigma'(z) dropped from the output delta or the hidden ones.
+
+    These are what the common mistake computes; the reference itself
+    (:mod:`implementations.vectorized`) is this with both factors kept.
+    """
+    activations = [X]
+    for w, b in zip(params.weights, params.biases):
+        activations.append(sigmoid(activations[-1] @ w.T + b))
+    n_layers = len(params.weights)
+    nabla_w: list[np.ndarray] = [None] * n_layers
+    nabla_b: list[np.ndarray] = [None] * n_layers
+    a = activations[-1]
+    delta = (a - Y) * (a * (1 - a) if output_prime else 1)
+    for l in range(n_layers - 1, -1, -1):
+        nabla_b[l] = delta.sum(axis=0)
+        nabla_w[l] = delta.T @ activations[l]
+        if l > 0:
+            a = activations[l]
+            delta = (delta @ params.weights[l]) * (a * (1 - a) if hidden_prime else 1)
+    return Params(nabla_w, nabla_b)
+
+
+@dataclass
+class Case:
+    """The inputs of one gradient comparison in float64, for the diagnosis."""
+
+    params: Params
+    X: np.ndarray
+    Y: np.ndarray
+    tol: float
+
+    @property
+    def n(self) -> int:
+        """Return the batch size."""
+        return len(self.X)
+
+
+def diagnose(got: np.ndarray, ref: np.ndarray, key: tuple[str, int], case: Case) -> str | None:
+    """Return the known mistake one wrong gradient array matches, as a phrase, or None when it fits none."""
+    kind, l = key
+    n, tol = case.n, case.tol
+    if got.shape != ref.shape:
+        return _shape_diagnosis(got, ref, kind, n)
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and not _close(got, ref, tol) and _close(got.T, ref, tol):
+        return "transposed: it equals the transpose of the right array"
+    if _close(got, -ref, tol):
+        return "wrong sign: it is minus the right array (compare a - y with y - a)"
+    if n > 1 and _close(got, ref / n, tol):
+        return (
+            f"averaged instead of summed: it is the right array divided by the batch size ({n}); "
+            "return sums over the batch (the SGD step divides by the batch size)"
+        )
+    variants = (
+        ("the output layer's delta", False, True),
+        ("the hidden layers' deltas", True, False),
+        ("every layer's delta", False, False),
+    )
+    for where, output_prime, hidden_prime in variants:
+        wrong = getattr(variant_gradients(case.params, case.X, case.Y, output_prime, hidden_prime), kind)[l]
+        if not _close(wrong, ref, tol) and _close(got, wrong, tol):
+            return f"missing the sigmoid-derivative factor sigma'(z) = a (1 - a) in {where}"
+    if kind == "biases" and n > 1:
+        reference = _reference()
+        for which, rows in (("first", slice(0, 1)), ("last", slice(n - 1, n))):
+            one = reference.gradients(case.params, case.X[rows], case.Y[rows]).biases[l]
+            if _close(got, one, tol):
+                return f"biases not summed over the batch: it holds only the {which} example's gradient"
+    scale = float(np.sum(ref.astype(np.float64) ** 2))
+    factor = float(np.sum(got.astype(np.float64) * ref)) / scale if scale > 0 else 0.0
+    if factor != 0 and _close(got, factor * ref, tol):
+        note = f" = the batch size {n}" if abs(factor - n) < 1e-6 * n else ""
+        if abs(factor - 2) < 1e-6:
+            note = " (the quadratic cost is 1/2 ||a - y||^2, so dC/da = a - y)"
+        return f"off by a constant factor {factor:.4g}{note}"
+    return None
+
+
+def _shape_diagnosis(got: np.ndarray, ref: np.ndarray, kind: str, n: int) -> str:
+    """Return what a gradient array of the wrong shape looks like: transposed, per example, or the shapes."""
+    if got.ndim == 2 and got.shape == ref.shape[::-1]:
+        return f"transposed: shape {got.shape}, expected {ref.shape}"
+    if kind == "biases" and got.ndim == 2 and n > 1 and sorted(got.shape) == sorted((n, ref.shape[0])):
+        axis = 0 if got.shape[0] == n else 1
+        per = "row" if axis == 0 else "column"
+        return (
+            f"biases not summed over the batch: shape {got.shape}, one {per} per example; "
+            f"expected their sum over the batch, shape {ref.shape}"
+        )
+    return f"shape {got.shape}, expected {ref.shape}"
+
+
+def _call(impl: implementations.Implementation, function: str, *args) -> object:
+    """Return impl.function(*args); a kernel's exception becomes a _Failure quoting the user's line."""
+    try:
+        return getattr(impl, function)(*args)
+    except KernelOutputError:
+        raise
+    except Exception as exc:
+        raise _Failure(
+            f"{function} raised {type(exc).__name__}: {exc} (at {implementations.user_frame(exc)})"
+        ) from None
+
+
+def _compare(
+    impl: implementations.Implementation,
+    got: Params,
+    ref: Params,
+    sizes: list[int],
+    where: str,
+    rtol: float,
+    case: Case | None,
+) -> float:
+    """Return the worst array error; raise _Failure naming the first wrong array (backprop order) and its diagnosis."""
+    worst = 0.0
+    for kind, l in backprop_order(len(sizes) - 1):
+        error = _rel_error(getattr(got, kind)[l], getattr(ref, kind)[l])
+        if error > rtol:
+            label = _label(impl, kind, l, sizes)
+            diagnosis = diagnose(getattr(got, kind)[l], getattr(ref, kind)[l], (kind, l), case) if case else None
+            differs = f"differs from the right array by {error:.1e} relative (tolerance {rtol:.1e})"
+            raise _Failure(f"{label}, {where}: {diagnosis or differs}")
+        worst = max(worst, error)
+    return worst
+
+
+def _gradients(
+    impl: implementations.Implementation, sizes: list[int], n: int, seed: int, dtype: str, rtol: float | None = None
+) -> str:
+    """Return the gradient error on one network and batch; raise _Failure with the diagnosis."""
+    params = init_params(sizes, seed, dtype)
+    X, Y = _batch(sizes, n, seed, dtype)
+    rtol = rtol if rtol is not None else implementations.DEFAULT_RTOL["float64"]
+    # float32 results fit an explanation only to float32's accuracy.
+    tol = max(DIAGNOSIS_RTOL, 10 * rtol)
+    case = Case(params.astype("float64"), X.astype(np.float64), Y.astype(np.float64), tol)
+    ref = _reference().gradients(case.params, case.X, case.Y)
+    where = f"sizes {sizes}, batch of {n}" + ("" if dtype == "float64" else f", {dtype}")
+    try:
+        got = _call(impl, "gradients", params, X, Y)
+    except KernelOutputError as exc:
+        raise _Failure(_output_failure(impl, exc, ref, sizes, where, n)) from None
+    return f"max error {_compare(impl, got, ref, sizes, where, rtol, case):.1e}"
+
+
+def _output_failure(
+    impl: implementations.Implementation, exc: KernelOutputError, ref: Params, sizes: list[int], where: str, n: int
+) -> str:
+    """Return the failure for a result of the wrong shape, dtype or kind: diagnosed where the shape tells."""
+    if exc.key is not None and isinstance(exc.value, np.ndarray):
+        kind, l = exc.key
+        expected = getattr(ref, kind)[l]
+        shape_matters = exc.value.shape not in (expected.shape, exc.expected_shape)
+        if shape_matters:
+            diagnosis = _shape_diagnosis(exc.value, expected, kind, n)
+            return f"{_label(impl, kind, l, sizes)}, {where}: {diagnosis} (returned by {exc.where})"
+    return f"{where}: {exc} (at {exc.where})" if exc.where else f"{where}: {exc}"
+
+
+def _finite_differences(impl: implementations.Implementation, seed: int) -> str:
+    """Return the gradient error against central differences on a small network; raise _Failure otherwise."""
+    params = init_params(FD_SIZES, seed)
+    X, Y = _batch(FD_SIZES, FD_EXAMPLES, seed)
+    estimate = finite_difference_gradients(params, X, Y)
+    where = f"sizes {FD_SIZES}, {FD_EXAMPLES} examples, against central differences"
+    try:
+        got = _call(impl, "gradients", params, X, Y)
+    except KernelOutputError as exc:
+        raise _Failure(_output_failure(impl, exc, estimate, FD_SIZES, where, FD_EXAMPLES)) from None
+    return f"max error {_compare(impl, got, estimate, FD_SIZES, where, FD_RTOL, None):.1e}"
+
+
+def _epoch(
+    impl: implementations.Implementation,
+    n: int,
+    batch_size: int,
+    shuffled: bool,
+    seed: int,
+    hint: str = "",
+    dtype: str = "float64",
+    rtol: float | None = None,
+) -> str:
+    """Return the error of one SGD epoch's update against the reference's; raise _Failure naming the array."""
+    sizes = EPOCH_SIZES if dtype == "float64" else NETWORKS[-1]
+    params = init_params(sizes, seed, dtype)
+    X, Y = _batch(sizes, n, seed, dtype)
+    order = batch_order(n, seed, 0) if shuffled else None
+    params64 = params.astype("float64")
+    reference = _reference().train_epoch(params64, X.astype(np.float64), Y.astype(np.float64), batch_size, ETA, order)
+    where = f"the update of one SGD epoch, {_epoch_words(n, batch_size, shuffled)}" + (
+        "" if dtype == "float64" else f", {dtype}"
+    )
+    try:
+        stepped = _call(impl, "train_epoch", params, X, Y, batch_size, ETA, order)
+    except KernelOutputError as exc:
+        raise _Failure(f"{where}: {exc}" + (f" (at {exc.where})" if exc.where else "")) from None
+    rtol = rtol if rtol is not None else implementations.DEFAULT_RTOL["float64"]
+    try:
+        worst = _compare(impl, update_of(stepped, params), update_of(reference, params64), sizes, where, rtol, None)
+    except _Failure as failure:
+        raise _Failure(f"{failure}{hint}") from None
+    return f"max error {worst:.1e}"
+
+
+def _epoch_words(n: int, batch_size: int, shuffled: bool) -> str:
+    """Return e.g. "23 examples in batches of 5, the last of 3"."""
+    words = f"{n} examples in batches of {batch_size}"
+    if n % batch_size:
+        words += f", the last of {n % batch_size}"
+    return words + (", shuffled" if shuffled else "")
+
+
+def _float32(impl: implementations.Implementation, seed: int) -> list[tuple[str, Callable[[], str]]]:
+    """Return the float32 steps, judged as the harness does: against float64, scaled by float32's own error."""
+    sizes, n, batch_size = NETWORKS[-1], 23, 5
+    params32 = init_params(sizes, seed, "float32")
+    X32, Y32 = _batch(sizes, n, seed, "float32")
+    params64, X64, Y64 = params32.astype("float64"), X32.astype(np.float64), Y32.astype(np.float64)
+    reference = _reference()
+    ref_gradients = reference.gradients(params64, X64, Y64)
+    ref_update = update_of(reference.train_epoch(params64, X64, Y64, batch_size, ETA), params64)
+    probe = Probe(
+        n=n,
+        batch_size=batch_size,
+        order=None,
+        ref_gradients=ref_gradients,
+        ref_update=ref_update,
+        ref32_grad_error=implementations.max_rel_error(reference.gradients(params32, X32, Y32), ref_gradients),
+        ref32_step_error=implementations.max_rel_error(
+            update_of(reference.train_epoch(params32, X32, Y32, batch_size, ETA), params32), ref_update
+        ),
+    )
+    try:
+        grad_rtol, step_rtol = tolerances(impl, probe, "float32")
+    except ValueError as exc:
+        return [("float32 tolerance", lambda message=f"float32: {exc}": _fail(message))]
+    return [
+        (
+            f"float32 gradients, sizes {sizes}, batch of {n}",
+            lambda: _gradients(impl, sizes, n, seed, "float32", grad_rtol),
+        ),
+        (
+            f"float32 SGD epoch, {_epoch_words(n, batch_size, False)}",
+            lambda: _epoch(impl, n, batch_size, False, seed, dtype="float32", rtol=step_rtol),
+        ),
+    ]
+
+
+def _warm_up(impl: implementations.Implementation, dtype: str) -> str:
+    """Return "" once the kernel's warm-up ran; its exception becomes a _Failure quoting the user's line."""
+    _call(impl, "warm_up", NETWORKS[-1], dtype)
+    return ""
+
+
+def _fail(message: str) -> str:
+    """Raise _Failure(message): a step that can only fail."""
+    raise _Failure(message)
+
+
+# The epochs run in this order, so when one fails the ones before it agreed.
+_SHORT_BATCH_HINT = (
+    "; the same epoch without a short batch agrees, so the short last batch is handled wrongly "
+    "(its step divides by its own length)"
+)
+_ORDER_HINT = "; the in-order epochs agree, so batch size 1 or the shuffled order (X[order]) is handled wrongly"
+
+
+def _plan(impl: implementations.Implementation, seed: int) -> list[tuple[str, Callable[[], str]]]:
+    """Return every (label, step) of the check, in order: each step returns its figure or raises _Failure."""
+    steps: list[tuple[str, Callable[[], str]]] = [
+        (
+            f"gradients, sizes {sizes}, batch of {BATCH}",
+            lambda sizes=sizes: _gradients(impl, sizes, BATCH, seed, "float64"),
+        )
+        for sizes in NETWORKS
+    ]
+    steps += [
+        (f"finite differences, sizes {FD_SIZES}", lambda: _finite_differences(impl, seed)),
+        (f"batch size 1, sizes {EPOCH_SIZES}", lambda: _gradients(impl, EPOCH_SIZES, 1, seed, "float64")),
+        (f"SGD epoch, {_epoch_words(20, 5, False)}", lambda: _epoch(impl, 20, 5, False, seed)),
+        (
+            f"SGD epoch, {_epoch_words(23, 5, False)}",
+            lambda: _epoch(impl, 23, 5, False, seed, hint=_SHORT_BATCH_HINT),
+        ),
+        (
+            f"SGD epoch, {_epoch_words(9, 1, True)}",
+            lambda: _epoch(impl, 9, 1, True, seed, hint=_ORDER_HINT),
+        ),
+    ]
+    return steps
+
+
+def check_kernel(spec: str, seed: int = 1) -> CheckResult:
+    """Return the result of checking the kernel ``spec`` names (a file, module, nielsen: spec or name).
+
+    Raises UnknownImplementation (one line) when the spec cannot be loaded at all:
+    that is bad input, not a wrong kernel.
+    """
+    name = implementations.resolve(spec)
+    impl = implementations.get(name)
+    source = display_path(impl.source) if os.path.isabs(impl.source) else impl.source
+    result = CheckResult(name=name, source=source, details="")
+    # First, so that compilation stays out of the other steps and the Nielsen adapter knows its form.
+    if not _run(result, f"warm-up, sizes {NETWORKS[-1]}", lambda: _warm_up(impl, "float64")):
+        return result
+    result.details = impl.details()
+    for label, step in _plan(impl, seed):
+        if not _run(result, label, step):
+            return result
+    if "float32" not in impl.dtypes:
+        result.steps.append(Step("float32", "skipped", "the kernel does not list float32 in its dtypes"))
+    else:
+        steps = [(f"float32 warm-up, sizes {NETWORKS[-1]}", lambda: _warm_up(impl, "float32")), *_float32(impl, seed)]
+        for label, step in steps:
+            if not _run(result, label, step):
+                return result
+    passed = sum(step.status == "ok" and "warm-up" not in step.label for step in result.steps)
+    result.verdict = f"PASS {name}: agrees with the float64 reference in all {passed} checks"
+    return result
+
+
+def _run(result: CheckResult, label: str, step: Callable[[], str]) -> bool:
+    """Return True when the step agreed; record it in ``result`` either way (and the verdict on failure)."""
+    try:
+        detail = step()
+    except _Failure as failure:
+        result.steps.append(Step(label, "FAIL", str(failure)))
+        result.verdict = f"FAIL {result.name}: {failure}"
+        return False
+    result.steps.append(Step(label, "ok", detail))
+    return True
+
+
+@dataclass
+class Speed:
+    """One epoch's seconds on MNIST for the kernel and every built-in kernel, as the harness timed them."""
+
+    name: str
+    n_train: int
+    seconds: dict[str, float]
+    problem: str | None = None  # why the kernel itself has no time
+
+
+def speed(
+    spec: str,
+    name: str,
+    train_limit: int | None = None,
+    seed: int = 1,
+    threads: int | None = None,
+    reporter: Reporter | None = None,
+) -> Speed:
+    """Return one epoch's time of the kernel and of every built-in kernel, run by the harness on MNIST.
+
+    Each kernel is checked against the reference on the MNIST probe before it is
+    timed, exactly as in ``run``; the results file goes to a temporary folder.
+    """
+    others = [other for other in implementations.builtin() if other != name]
+    config = RunConfig(impls=[spec, *others], epochs=1, train_limit=train_limit, seed=seed, threads=threads)
+    with tempfile.TemporaryDirectory() as folder:
+        document, _ = execute(config, Path(folder) / "check.json", reporter or SilentReporter())
+    seconds, problem = {}, None
+    for entry in document["implementations"]:
+        mine = entry["name"] in (name, spec)
+        if entry["status"] == "ok" and entry["epoch_seconds"]:
+            seconds[name if mine else entry["name"]] = entry["epoch_seconds"][0]
+        elif mine:
+            problem = f"{entry['status']}: {entry.get('message') or ''}".strip(": ")
+    return Speed(name=name, n_train=document["n_train"], seconds=seconds, problem=problem)
+
+
+def _times(ratio: float) -> str:
+    """Return a speed ratio as "13x" or "0.52x"."""
+    return f"{ratio:.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
+def speed_line(result: Speed) -> str:
+    """Return e.g. "0.31 s/epoch on 60000 MNIST images: 13x the loop, 0.5x vectorized, 0.4x numba (the fastest ...)"."""
+    mine = result.seconds.get(result.name)
+    if mine is None:
+        return f"speed: not measured ({result.problem or 'no time recorded'})"
+    parts = []
+    if "loop" in result.seconds:
+        parts.append(f"{_times(result.seconds['loop'] / mine)} the loop")
+    builtins = {n: s for n, s in result.seconds.items() if n != result.name}
+    fastest = min(builtins, key=builtins.get) if builtins else None
+    if "vectorized" in result.seconds:
+        parts.append(f"{_times(result.seconds['vectorized'] / mine)} vectorized")
+    if fastest is not None and fastest not in ("loop", "vectorized"):
+        parts.append(f"{_times(builtins[fastest] / mine)} {fastest}")
+    if fastest is not None:
+        index = {"loop": 0, "vectorized": len(parts) - 1}.get(fastest, len(parts) - 1)
+        parts[index] += " (the fastest built-in)"
+    return f"{mine:.3g} s/epoch on {result.n_train} MNIST images: " + ", ".join(parts)

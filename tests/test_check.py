@@ -1,0 +1,206 @@
+"""``backprop-bench check``: planted mistakes named and diagnosed, and bad user code as one clear line.
+
+The run-based bad-input cases share one ``backprop-bench run`` of the four broken
+kernels (a run per case would cost a minute of worker start-ups); each case still has
+its own test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import implementations
+from bench.check import Case, Speed, check_kernel, diagnose, speed_line
+from bench.cli import main
+from implementations.core import init_params
+from tests.conftest import random_batch, run_cli
+from tests.test_user_kernels import DATA, SMALL, isolated_registry, registry  # noqa: F401 (the autouse fixture)
+
+# --- the six planted mistakes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("file", "array", "diagnosis"),
+    [
+        ("mistake_transposed.py", "nabla_w", "transposed: shape (13, 5), expected (5, 13)"),
+        ("mistake_sign.py", "biases", "wrong sign: it is minus the right array"),
+        ("mistake_sigmoid_prime.py", "nabla_b", "missing the sigmoid-derivative factor sigma'(z) = a (1 - a)"),
+        ("mistake_averaged.py", "nabla_b", "averaged instead of summed: it is the right array divided by the batch"),
+        ("mistake_bias_sum.py", "biases", "biases not summed over the batch: shape (7, 5), one row per example"),
+        ("mistake_factor.py", "biases", "off by a constant factor 2"),
+    ],
+)
+def test_check_names_the_planted_mistake(capsys, file, array, diagnosis):
+    status, out, err = run_cli(capsys, "check", str(DATA / file), "--no-speed")
+    assert status == 1, out + err
+    verdict = out.strip().splitlines()[-1]
+    # The first wrong array: the output layer's, on the first network, in the kernel's own names.
+    where = f"{array}[0] (layer 1: 13 -> 5), sizes [13, 5], batch of 7"
+    assert verdict.startswith("FAIL ") and f"{where}: {diagnosis}" in verdict, verdict
+    assert err == "" and "Traceback" not in out
+
+
+def case_for(sizes: list[int], n: int) -> tuple[Case, implementations.Params]:
+    """Return a diagnosis case on a random batch and the reference's gradients for it."""
+    params = init_params(sizes, 2)
+    X, Y = random_batch(sizes, n, 3)
+    return Case(params, X, Y, 1e-6), implementations.get("vectorized").gradients(params, X, Y)
+
+
+def test_diagnosis_of_mistakes_the_planted_files_do_not_show():
+    case, ref = case_for([7, 7, 5, 3], 5)
+    last_only = implementations.get("vectorized").gradients(case.params, case.X[-1:], case.Y[-1:])
+    assert "only the last example's" in diagnose(last_only.biases[2], ref.biases[2], ("biases", 2), case)
+    assert diagnose(ref.weights[0].T, ref.weights[0], ("weights", 0), case).startswith("transposed")  # square
+    assert "= the batch size 5" in diagnose(5 * ref.weights[1], ref.weights[1], ("weights", 1), case)
+    from bench.check import variant_gradients
+
+    hidden = variant_gradients(case.params, case.X, case.Y, output_prime=True, hidden_prime=False)
+    assert "in the hidden layers' deltas" in diagnose(hidden.weights[0], ref.weights[0], ("weights", 0), case)
+    assert diagnose(ref.weights[0] + 1, ref.weights[0], ("weights", 0), case) is None
+
+
+def test_check_says_when_only_the_short_last_batch_is_wrong(tmp_path, capsys):
+    kernel = tmp_path / "short_batch.py"
+    kernel.write_text(
+        textwrap.dedent(
+            """\
+            from implementations.core import batches, predict
+            from implementations.vectorized import gradients
+
+            def train_epoch(params, X, Y, batch_size, eta, order=None):
+                params = params.copy()
+                for idx in batches(len(X), batch_size, order):
+                    nabla = gradients(params, X[idx], Y[idx])
+                    for p, g in zip(params.arrays(), nabla.arrays()):
+                        p -= eta / batch_size * g  # the mistake: len(X[idx]) for the last batch
+                return params
+            """
+        )
+    )
+    status, out, _ = run_cli(capsys, "check", str(kernel), "--no-speed")
+    assert status == 1
+    assert "23 examples in batches of 5, the last of 3" in out and "the short last batch is handled wrongly" in out
+
+
+def test_check_passes_a_built_in_kernel_by_name(capsys):
+    status, out, _ = run_cli(capsys, "check", "numba", "--no-speed")
+    assert status == 0 and out.strip().splitlines()[-1].startswith("PASS numba:")
+
+
+def test_speed_line_reads_like_the_issue():
+    timing = Speed("mine", 60000, {"mine": 0.31, "loop": 4.0, "vectorized": 0.155, "numba": 0.12})
+    assert speed_line(timing) == (
+        "0.31 s/epoch on 60000 MNIST images: 13x the loop, 0.5x vectorized, 0.39x numba (the fastest built-in)"
+    )
+    timing = Speed("mine", 1000, {"mine": 0.2, "loop": 2.0, "vectorized": 0.1})
+    assert speed_line(timing).endswith("10x the loop, 0.5x vectorized (the fastest built-in)")
+    assert speed_line(Speed("mine", 1000, {}, "parity-failed: off")) == "speed: not measured (parity-failed: off)"
+
+
+# --- bad user code: one line, the right exit status, no traceback -----------------------------
+
+
+def assert_one_line(status: int, expected_status: int, err: str, *fragments: str) -> None:
+    assert status == expected_status, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_a_missing_file_is_one_line(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "check", "no/such/kernel.py")
+    assert_one_line(status, 2, err, "no/such/kernel.py: no such kernel file")
+    status, _, err = run_cli(capsys, "run", "--impl", "no/such/kernel.py", "--out", str(tmp_path / "r.json"))
+    assert_one_line(status, 2, err, "no/such/kernel.py: no such kernel file")
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_a_syntax_error_is_one_line_with_its_line(tmp_path, capsys):
+    kernel = tmp_path / "broken.py"
+    kernel.write_text("import numpy as np\n\ndef gradients(params, X, Y:\n    return None\n")
+    status, _, err = run_cli(capsys, "check", str(kernel))
+    assert_one_line(status, 2, err, "broken.py:3: SyntaxError: ", "def gradients(params, X, Y:")
+    status, _, err = run_cli(capsys, "run", "--impl", str(kernel), "--out", str(tmp_path / "r.json"))
+    assert_one_line(status, 2, err, "broken.py:3: SyntaxError")
+
+
+def test_missing_names_are_one_line(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "check", str(DATA / "missing_predict.py"))
+    assert_one_line(status, 2, err, "missing_predict.py: missing predict")
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    status, _, err = run_cli(capsys, "run", "--impl", str(tmp_path / "empty.py"), "--out", str(tmp_path / "r.json"))
+    assert_one_line(status, 2, err, "empty.py is not a kernel: it defines neither gradients")
+
+
+def test_two_kernels_with_one_name_are_one_line_naming_both(tmp_path, capsys):
+    a, b = str(DATA / "twin_a.py"), str(DATA / "twin_b.py")
+    status, _, err = run_cli(capsys, "run", "--impl", a, "--impl", b, "--out", str(tmp_path / "r.json"))
+    assert_one_line(status, 2, err, "two kernels are named 'twin'", "twin_a.py", "twin_b.py")
+    (tmp_path / "loop.py").write_text((DATA / "twin_a.py").read_text().replace('name = "twin"\n', ""))
+    status, _, err = run_cli(capsys, "check", str(tmp_path / "loop.py"))
+    assert_one_line(status, 2, err, "two kernels are named 'loop'", "loop.py and implementations.loop (built in)")
+
+
+BROKEN = ("wrong_shape.py", "wrong_dtype.py", "raises.py", "nan_kernel.py")
+
+
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory) -> tuple[int, str, dict[str, dict]]:
+    """Return (exit status, stderr, {name: entry}) of one run of the four broken kernels."""
+    out = tmp_path_factory.mktemp("broken") / "r.json"
+    impls = [flag for file in BROKEN for flag in ("--impl", str(DATA / file))]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with isolated_registry(), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main(["run", *SMALL, "--epochs", "1", *impls, "--out", str(out)])
+    entries = {e["name"]: e for e in json.loads(out.read_text())["implementations"]}
+    return status, stdout.getvalue() + stderr.getvalue(), entries
+
+
+def assert_failed_cleanly(broken_run, name: str, *fragments: str) -> str:
+    status, output, entries = broken_run
+    assert status == 1 and "Traceback" not in output
+    entry = entries[name]
+    assert entry["status"] == "error" and "\n" not in entry["message"], entry
+    for fragment in fragments:
+        assert fragment in entry["message"], entry["message"]
+    return entry["message"]
+
+
+def test_wrong_shapes_name_the_array_and_both_shapes(broken_run, capsys):
+    assert_failed_cleanly(broken_run, "wrong-shape", "gradients returned biases[1] with shape (10, 1); expected (10,)")
+    status, out, _ = run_cli(capsys, "check", str(DATA / "wrong_shape.py"), "--no-speed")
+    assert status == 1 and "biases[0] (layer 1: 13 -> 5), sizes [13, 5], batch of 7: shape (5, 1), expected (5,)" in out
+
+
+def test_wrong_dtypes_name_the_array_and_both_dtypes(broken_run, capsys):
+    assert_failed_cleanly(broken_run, "wrong-dtype", "gradients returned biases[1] as float32; expected float64")
+    status, out, _ = run_cli(capsys, "check", str(DATA / "wrong_dtype.py"), "--no-speed")
+    assert status == 1 and "returned biases[0] as float32; expected float64" in out
+
+
+def test_an_exception_in_the_kernel_quotes_the_users_line(broken_run, capsys):
+    assert_failed_cleanly(broken_run, "raises", "ValueError: shapes (", "not aligned", "raises.py:17")
+    status, out, _ = run_cli(capsys, "check", str(DATA / "raises.py"), "--no-speed")
+    assert status == 1 and "gradients raised ValueError" in out
+    assert "raises.py:17, in gradients: nabla_w = [np.dot(delta, activations[-2])]" in out
+
+
+def test_nan_from_a_kernel_is_named(broken_run, capsys):
+    assert_failed_cleanly(broken_run, "nan-kernel", "gradients returned NaN in biases[0] from finite parameters")
+    status, out, _ = run_cli(capsys, "check", str(DATA / "nan_kernel.py"), "--no-speed")
+    assert status == 1 and out.strip().splitlines()[-1].startswith("FAIL nan-kernel: sizes [13, 5], batch of 7: ")
+
+
+def test_the_check_result_is_data_not_text():
+    result = check_kernel(str(DATA / "mistake_sign.py"))
+    assert not result.passed and [step.status for step in result.steps] == ["ok", "FAIL"]
+    assert Path(result.source).name == "mistake_sign.py"
+    assert result.verdict == f"FAIL mistake-sign: {result.steps[-1].detail}"
