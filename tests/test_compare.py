@@ -1,14 +1,17 @@
-"""`backprop-bench compare` on synthetic pytest-benchmark files: exit 0 / 1 / 2, thresholds, fallbacks."""
+"""`backprop-bench compare` on synthetic pytest-benchmark files: exit 0 / 1 / 2, MISSING, thresholds, intervals."""
 
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.compare import compare_benchmark, load_side, parse_threshold_for, threshold_for
+from bench.against import sigterm_exits
+from bench.compare import load_side
+from bench.stats import compare_benchmark, parse_threshold_for, t_interval, t_quantile, threshold_for
 from tests.conftest import run_cli
 
 # (name, group, typical seconds): shaped like the real suite's entries.
@@ -170,7 +173,7 @@ def test_repeated_runs_in_folders(tmp_path, capsys):
     side = load_side([tmp_path / "base"])
     assert all(len(s.runs) == 3 for s in side.values())
     status, out, _ = run_cli(capsys, "compare", str(tmp_path / "base"), str(tmp_path / "cand"))
-    assert status == 1 and f"REGRESSION {slow}" in out
+    assert status == 1 and f"REGRESSION {slow}" in out and "Welch t-interval on run medians (3+3 runs)" in out
 
 
 def test_between_run_noise_widens_the_interval(tmp_path):
@@ -191,3 +194,53 @@ def test_against_needs_a_real_commit_and_no_files(tmp_path, capsys):
     assert status == 2 and "no-such-ref-xyz" in err
     status, _, err = run_cli(capsys, "compare", str(base), "--against", "HEAD")
     assert status == 2 and "not both" in err
+
+
+def test_a_benchmark_missing_from_the_candidate_fails(tmp_path, capsys):
+    """A kernel whose import broke disappears from the candidate: exit 1 and a MISSING line, not a pass."""
+    gone = "test_predict[numba-float64]"
+    base = write(tmp_path / "base.json", pytest_benchmark_document(1))
+    doc = pytest_benchmark_document(2)
+    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["name"] != gone]
+    cand = write(tmp_path / "cand.json", doc)
+    status, out, _ = run_cli(capsys, "compare", str(base), str(cand))
+    assert status == 1
+    assert [line.split(":")[0] for line in out.splitlines() if line.startswith("MISSING")] == [f"MISSING {gone}"]
+    assert "REGRESSION" not in out and "no regression" not in out
+    # The other way round a new benchmark is only noted.
+    status, out, _ = run_cli(capsys, "compare", str(cand), str(base))
+    assert status == 0 and f"only in the candidate (not compared): {gone}" in out
+
+
+def test_t_quantile_matches_tables():
+    """Student's t quantiles (computed without SciPy) against printed tables, and SciPy where installed."""
+    for df, expected in ((1, 12.7062), (2, 4.3027), (4, 2.7764), (8, 2.3060), (30, 2.0423)):
+        assert t_quantile(0.975, df) == pytest.approx(expected, abs=1e-4)
+    stats = pytest.importorskip("scipy.stats")
+    for df in (0.7, 1.5, 3.3, 9.0, 120.0):
+        for p in (0.6, 0.95, 0.975, 0.999):
+            assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-9)
+
+
+def test_t_interval_covers_like_it_says():
+    """Welch's interval on five runs a side covers the true ratio about 95% of the time (seeded)."""
+    rng = np.random.default_rng(7)
+    covered = 0
+    for _ in range(2000):
+        base, cand = rng.normal(0.0, 0.05, 5), rng.normal(np.log(1.2), 0.08, 5)
+        interval = t_interval(base, cand)
+        covered += interval.low <= 1.2 <= interval.high
+    assert 0.93 <= covered / 2000 <= 0.97
+
+
+def test_against_needs_two_runs(capsys):
+    status, _, err = run_cli(capsys, "compare", "--against", "HEAD", "--runs", "1")
+    assert status == 2 and "at least 2 runs" in err
+
+
+def test_sigterm_handler_is_restored():
+    """compare --against turns SIGTERM into an exit while it runs, and leaves the handler as it found it."""
+    before = signal.getsignal(signal.SIGTERM)
+    with sigterm_exits():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -17,14 +17,17 @@ from rich.console import Console
 import implementations
 from bench.errors import EXIT_BAD_INPUT, BenchError
 
-# Modules that each define add_parser(commands) and set a handler(args, out, err) -> int.
-_SUBCOMMANDS: tuple[str, ...] = (
-    "bench.cli.run",
-    "bench.cli.sweep",
-    "bench.cli.goals",
-    "bench.cli.report",
-    "bench.compare",
-)
+# Command name -> the module that defines add_parser(commands) and sets handler(args, out, err) -> int.
+_SUBCOMMANDS: dict[str, str] = {
+    "run": "bench.cli.run",
+    "sweep": "bench.cli.sweep",
+    "goals": "bench.cli.goals",
+    "report": "bench.cli.report",
+    "compare": "bench.cli.compare",
+    "track": "bench.cli.track",
+    "history": "bench.cli.history",
+    "check": "bench.cli.check",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,18 +37,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser for every subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Return the parser for every subcommand, or for ``only`` that one (importing no other command's core)."""
     parser = _Parser(prog="backprop-bench", description="Benchmark backpropagation kernels on MNIST.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for module in _SUBCOMMANDS:
-        importlib.import_module(module).add_parser(commands)
+    for name, module in _SUBCOMMANDS.items():
+        if only is None or name == only:
+            importlib.import_module(module).add_parser(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # A command's module imports its core (pandas, matplotlib, ruptures...): load only the one asked for.
+    only = argv[0] if argv and argv[0] in _SUBCOMMANDS else None
+    args = build_parser(only).parse_args(argv)
     # Off a terminal (a pipe, a file, CI logs) rich would wrap tables at 80 columns.
     out = Console() if sys.stdout.isatty() else Console(width=160)
     err = Console(stderr=True, soft_wrap=True)

@@ -1,0 +1,442 @@
+"""A benchmark history: per-commit records in, series with their steps, a gate, and a page out.
+
+:func:`load_history` reads a history store (:mod:`bench.track`), or any folder of
+pytest-benchmark files with commit ids, such as pytest-benchmark's autosave
+storage. A *series* is one benchmark on one machine in one configuration, its
+commits in commit order (along git history: the number of ancestors each commit
+has, then commit time); machines and configurations are never mixed. Each commit
+is one point: the median of its run, or, when it was run several times (``track
+--runs``), the median of its runs' medians, so one run beside a busy neighbour does
+not move it; the spread is the interquartile range of its rounds, widened to cover
+every run. Steps are found by :mod:`bench.steps`.
+
+:func:`new_steps` is the gate: the confirmed slowdowns, beyond a threshold (the
+interval's lower end above it, as in ``compare``), that begin after a given commit.
+:func:`write_page` writes ``history.html`` (self-contained, by the rules of
+:mod:`bench.pages`), ``history.md``, one PNG chart per series, ``steps.csv`` and
+``series.csv``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from bench.compare import benchmarks_of, key_of, timings_of
+from bench.errors import BenchError
+from bench.frame import expand
+from bench.pages import Section, render_html, render_markdown
+from bench.results import read_json
+from bench.steps import Step, detect_steps, fit
+from bench.track import TRACK_KEY, config_label, configuration, machine_id
+
+DEFAULT_THRESHOLD = 1.10
+_HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
+
+
+@dataclass
+class Point:
+    """One commit of a series: its median time (seconds), the quartiles of its rounds over every run, its runs."""
+
+    commit: str
+    time: str
+    median: float
+    q1: float
+    q3: float
+    runs: int = 1
+    kept: bool = True
+
+    @property
+    def short(self) -> str:
+        """Return the commit's short id (7 hex digits)."""
+        return self.commit[:7]
+
+    @property
+    def date(self) -> str:
+        """Return the commit's date, YYYY-MM-DD (or '?' when unknown)."""
+        return self.time[:10] if self.time else "?"
+
+
+@dataclass
+class Series:
+    """One benchmark on one machine in one configuration, over commits in order, with its steps."""
+
+    name: str
+    group: str | None
+    machine: str
+    config: dict
+    points: list[Point] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        """Return the machine and configuration in words."""
+        return f"{self.machine} ({config_label(self.config)})"
+
+
+@dataclass
+class History:
+    """Every series of a history, the files it came from (as machine-folder/name), and what was left out."""
+
+    series: list[Series]
+    files: list[str]
+    notes: list[str]
+
+    @property
+    def commits(self) -> set[str]:
+        """Return every commit id of the history."""
+        return {p.commit for s in self.series for p in s.points}
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _commit_order(commits: dict[str, dict], tree: Path | None) -> list[str]:
+    """Return the commit ids in commit order: by number of ancestors when known for all, else by commit time."""
+    depth = {sha: info.get("depth") for sha, info in commits.items()}
+    for sha in [sha for sha, d in depth.items() if not isinstance(d, int)]:
+        if tree is None:
+            break
+        done = subprocess.run(
+            ["git", "-C", str(tree), "rev-list", "--count", sha], capture_output=True, text=True, check=False
+        )
+        depth[sha] = int(done.stdout) if done.returncode == 0 and done.stdout.strip().isdigit() else None
+    by_depth = all(isinstance(d, int) for d in depth.values())
+    return sorted(commits, key=lambda sha: (depth[sha] if by_depth else 0, str(commits[sha].get("time") or ""), sha))
+
+
+# (machine, configuration label, benchmark key) -> commit -> [(median, q1, q3) of each run]
+Values = dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]]
+
+
+def _series(
+    key: tuple[str, str, str], runs_by_commit: dict, about: tuple, order: dict[str, int], commits: dict
+) -> Series:
+    """Return one series, its commits in order (median of each commit's run medians), steps found."""
+    name, group, config = about
+    series = Series(name, group, key[0], config)
+    for sha in sorted(runs_by_commit, key=order.__getitem__):
+        runs = np.array(runs_by_commit[sha])
+        median = float(np.exp(np.median(np.log(runs[:, 0]))))
+        time = str(commits[sha].get("time") or "")
+        series.points.append(Point(sha, time, median, float(runs[:, 1].min()), float(runs[:, 2].max()), len(runs)))
+    logs = np.log([p.median for p in series.points])
+    series.steps = detect_steps(logs)
+    if logs.size >= 3:
+        for point, kept in zip(series.points, fit(logs)[0]):
+            point.kept = bool(kept)
+    return series
+
+
+def load_history(paths: list[str | Path], tree: Path | None = None) -> History:
+    """Return the series of every pytest-benchmark record under ``paths``, steps found, or raise BenchError.
+
+    ``tree`` is a git working tree used to order commits that lack a recorded depth.
+    """
+    values: Values = defaultdict(dict)
+    about: dict[tuple[str, str, str], tuple[str, str | None, dict]] = {}
+    commits: dict[str, dict] = {}
+    used = []
+    skipped = {"without a commit id": 0, "made from a tree with uncommitted changes": 0}
+    for path in expand(paths):
+        document = read_json(path)
+        benchmarks = benchmarks_of(document, str(path))
+        info = document.get("commit_info") or {}
+        sha = str(info.get("id") or "").lower()
+        if not re.fullmatch(r"[0-9a-f]{40}", sha) or info.get("dirty"):
+            skipped["made from a tree with uncommitted changes" if info.get("dirty") else "without a commit id"] += 1
+            continue
+        track = document.get(TRACK_KEY) or {}
+        machine = str(track.get("machine") or machine_id(document["machine_info"]))
+        config = track.get("config") if isinstance(track.get("config"), dict) else None
+        config = config or configuration(document["machine_info"])
+        commits.setdefault(sha, {}).update({k: v for k, v in info.items() if v is not None})
+        used.append(f"{path.parent.name}/{path.name}")
+        for bench, timings in zip(benchmarks, (timings_of(b, str(path)) for b in benchmarks)):
+            key = (machine, config_label(config), key_of(bench))
+            about.setdefault(key, (bench["name"], bench.get("group"), config))
+            values[key].setdefault(sha, []).append((timings.median, timings.q1, timings.q3))
+    if not values:
+        raise BenchError(f"{', '.join(map(str, paths))}: no benchmark records with a commit id; nothing to show")
+    notes = [
+        f"{count} file(s) left out, {reason}: its commit id would not describe the code measured"
+        for reason, count in skipped.items()
+        if count
+    ]
+    order = {sha: i for i, sha in enumerate(_commit_order(commits, tree))}
+    keys = sorted(values, key=lambda k: (k[0], k[1], about[k][1] or "", about[k][0]))
+    return History([_series(k, values[k], about[k], order, commits) for k in keys], used, notes)
+
+
+# --------------------------------------------------------------------------- steps in words, and the gate
+
+
+def describe(series: Series, step: Step) -> str:
+    """Return a step in one line, e.g. 'test_epoch[numba-float64]: 1.31x slower from a1b2c3d (2026-11-20) on, ...'."""
+    first, last = series.points[step.start], series.points[step.end]
+    if step.slower:
+        change, low, high = f"{step.ratio:.2f}x slower", step.low, step.high
+    else:
+        change, low, high = f"{1 / step.ratio:.2f}x faster", 1 / step.high, 1 / step.low
+    if step.drift:
+        span = step.end - step.start + 1
+        where = f"from {first.short} ({first.date}) to {last.short} ({last.date}), a drift over {span} commits"
+    else:
+        where = f"from {first.short} ({first.date}) on"
+    unconfirmed = "" if step.confirmed else " (newest commit only: unconfirmed until the next one)"
+    return f"{series.name}: {change} {where}, 95% CI {low:.2f}-{high:.2f}{unconfirmed}"
+
+
+def steps_by_size(history: History, confirmed: bool = True) -> list[tuple[Series, Step]]:
+    """Return (series, step) pairs, the largest change first; ``confirmed`` picks confirmed or unconfirmed ones."""
+    pairs = [(s, step) for s in history.series for step in s.steps if step.confirmed == confirmed]
+    return sorted(pairs, key=lambda pair: -abs(np.log(pair[1].ratio)))
+
+
+def resolve_ref(history: History, ref: str, tree: Path | None) -> str:
+    """Return the full commit id REF names: a commit id or unique prefix in the history, else a git ref of ``tree``."""
+    if _HEX.match(ref):
+        matches = sorted(c for c in history.commits if c.startswith(ref.lower()))
+        if len(matches) > 1:
+            raise BenchError(f"--fail-since {ref}: ambiguous, {len(matches)} commits of the history start with it")
+        if matches:
+            return matches[0]
+    if tree is not None:
+        done = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return done.stdout.strip()
+    raise BenchError(f"--fail-since {ref}: not a commit of the history, nor a git ref here")
+
+
+def _after(series: Series, step: Step, ref: str, tree: Path | None) -> bool:
+    """Return True when the step's new level begins after commit ``ref`` (for a drift: its last commit does)."""
+    commits = [p.commit for p in series.points]
+    if ref in commits:
+        return step.end > commits.index(ref)
+    commit = commits[step.end]
+    done = subprocess.run(
+        ["git", "-C", str(tree or "."), "merge-base", "--is-ancestor", commit, ref],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode not in (0, 1):
+        raise BenchError(f"--fail-since: cannot tell whether {commit[:10]} comes after {ref[:10]} (unknown to git)")
+    return done.returncode == 1 and commit != ref
+
+
+def new_steps(
+    history: History, ref: str, threshold: float = DEFAULT_THRESHOLD, tree: Path | None = None
+) -> list[tuple[Series, Step]]:
+    """Return the confirmed slowdowns whose interval lies above ``threshold`` and that begin after ``ref``."""
+    sha = resolve_ref(history, ref, tree)
+    return [
+        (s, step)
+        for s, step in steps_by_size(history)
+        if step.slower and step.low > threshold and _after(s, step, sha, tree)
+    ]
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _unit(seconds: float) -> tuple[str, float]:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return unit, scale
+    return "ns", 1e-9
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "series"
+
+
+def chart(series: Series, path: Path) -> Path:
+    """Return ``path``, a PNG of one series: median and spread per commit, the fitted levels, its steps."""
+    points = series.points
+    x = np.arange(len(points))
+    unit, scale = _unit(float(np.median([p.median for p in points])))
+    median = np.array([p.median for p in points]) / scale
+    spread = np.array([[p.median - p.q1, p.q3 - p.median] for p in points]).T / scale
+    kept = np.array([p.kept for p in points])
+    # Fixed margins (room for the rotated commit labels): constrained layout took most of the drawing time.
+    figure = Figure(figsize=(9.0, 3.6))
+    figure.subplots_adjust(left=0.08, right=0.99, top=0.92, bottom=0.36)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.errorbar(x, median, yerr=np.clip(spread, 0, None), fmt="none", ecolor="#9ab", elinewidth=1, capsize=2)
+    axes.plot(x[kept], median[kept], "o", color="#1f77b4", markersize=4, label="median (bars: quartiles)")
+    if (~kept).any():
+        axes.plot(x[~kept], median[~kept], "o", mfc="none", color="#1f77b4", markersize=5, label="one-off run")
+    bounds = [0, *sorted({s.start for s in series.steps} | {s.end for s in series.steps}), len(points)]
+    for begin, end in zip(bounds[:-1], bounds[1:]):
+        level = median[begin:end][kept[begin:end]]
+        if end > begin and level.size:
+            axes.hlines(np.exp(np.log(level).mean()), begin - 0.4, end - 0.6, color="#555", linewidth=1.5)
+    for step in series.steps:
+        colour = "#d62728" if step.slower else "#2ca02c"
+        style = "--" if step.confirmed else ":"
+        if step.drift:
+            axes.axvspan(step.start - 0.5, step.end - 0.5, color=colour, alpha=0.12)
+        axes.axvline(step.end - 0.5, color=colour, linestyle=style, linewidth=1.5)
+        label = f"{step.ratio:.2f}x" + ("" if step.confirmed else "?")
+        axes.annotate(label, (step.end - 0.5, 1.0), xycoords=("data", "axes fraction"), color=colour, ha="left",
+                      va="top", fontsize=9, xytext=(3, -3), textcoords="offset points")  # fmt: skip
+    every = max(1, len(points) // 40)
+    axes.set_xticks(x[::every], [f"{p.short} {p.date}" for p in points[::every]], rotation=90, fontsize=7)
+    axes.set_xlim(-0.7, len(points) - 0.3)
+    axes.set_ylabel(f"median time ({unit})")
+    axes.set_title(f"{series.name} on {series.where}", fontsize=9)
+    axes.grid(axis="y", alpha=0.3)
+    axes.legend(fontsize=7, loc="lower left")
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def steps_table(pairs: list[tuple[Series, Step]], threshold: float) -> pd.DataFrame:
+    """Return one row per step: benchmark, machine, configuration, change, commits, interval, beyond threshold."""
+    rows = []
+    for s, step in pairs:
+        first, last = s.points[step.start], s.points[step.end]
+        rows.append(
+            {
+                "benchmark": s.name,
+                "machine": s.machine,
+                "configuration": config_label(s.config),
+                "ratio": step.ratio,
+                "ci_low": step.low,
+                "ci_high": step.high,
+                "kind": "drift" if step.drift else "step",
+                "from_commit": first.commit,
+                "from_date": first.date,
+                "to_commit": last.commit,
+                "to_date": last.date,
+                "commits_before": step.before,
+                "commits_after": step.after,
+                "confirmed": step.confirmed,
+                "beyond_threshold": step.slower and step.low > threshold,
+                "description": describe(s, step),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _shown(table: pd.DataFrame) -> pd.DataFrame:
+    """Return the steps table as the page shows it."""
+    return pd.DataFrame(
+        {
+            "step": table["description"],
+            "machine": table["machine"],
+            "configuration": table["configuration"],
+            "commits before / after": [f"{b} / {a}" for b, a in zip(table["commits_before"], table["commits_after"])],
+            "beyond threshold": np.where(table["beyond_threshold"], "yes", "no"),
+        }
+    )
+
+
+def series_table(history: History) -> pd.DataFrame:
+    """Return one row per series and commit: the numbers every chart is drawn from."""
+    rows = [
+        {
+            "benchmark": s.name,
+            "group": s.group,
+            "machine": s.machine,
+            "configuration": config_label(s.config),
+            "order": i,
+            "commit": p.commit,
+            "date": p.date,
+            "median_s": p.median,
+            "q1_s": p.q1,
+            "q3_s": p.q3,
+            "runs": p.runs,
+            "one_off": not p.kept,
+        }
+        for s in history.series
+        for i, p in enumerate(s.points)
+    ]
+    return pd.DataFrame(rows)
+
+
+def build_sections(history: History, out: Path, threshold: float) -> list[Section]:
+    """Return the page's sections, writing the charts and CSV files into ``out``."""
+    confirmed, unconfirmed = steps_by_size(history), steps_by_size(history, confirmed=False)
+    table = steps_table(confirmed + unconfirmed, threshold)
+    table.to_csv(out / "steps.csv", index=False)
+    series_table(history).to_csv(out / "series.csv", index=False)
+    machines = sorted({(s.machine, config_label(s.config)) for s in history.series})
+    commits = len(history.commits)
+    intro = [
+        f"{len(history.series)} series (benchmark x machine x configuration) over {commits} commits, "
+        f"{len(machines)} machine/configuration pair(s); a series never mixes machines or configurations.",
+        "A step is a change of level found by a penalised change-point search on the log medians and kept "
+        "only when the 95% interval on its ratio excludes 1; same-direction steps a few commits apart are one "
+        f"drift. 'Beyond threshold' means a slowdown whose interval lies above {threshold:.2f}x (what "
+        "--fail-since fails on). A commit run beside a busy neighbour is drawn hollow and left out of the search.",
+        *history.notes,
+    ]
+    shown = _shown(table[table["confirmed"]]) if len(table) else pd.DataFrame()
+    sections = [
+        Section(
+            "Steps, largest first",
+            [*intro, "" if confirmed else "No step found in any series."],
+            tables=[shown] if confirmed else [],
+            csv=["steps.csv", "series.csv"],
+        )
+    ]
+    if unconfirmed:
+        sections.append(
+            Section(
+                "Unconfirmed changes at the newest commit",
+                ["One commit cannot tell a step from a one-off slow run; the next commit will confirm or clear these."],
+                tables=[_shown(table[~table["confirmed"]])],
+            )
+        )
+    for (machine, label), number in zip(machines, range(1, len(machines) + 1)):
+        members = [s for s in history.series if s.machine == machine and config_label(s.config) == label]
+        sections.append(
+            Section(
+                f"Machine {machine}, {label}",
+                [f"{len(members)} benchmark(s), {len({p.commit for s in members for p in s.points})} commit(s)."],
+            )
+        )
+        for s in members:
+            path = chart(s, out / f"{number:02d}-{_slug(s.name)}.png")
+            lines = [describe(s, step) for step in s.steps] or ["No step."]
+            sections.append(Section(f"{s.name} ({machine})", lines, figure=path))
+    return sections
+
+
+def write_page(history: History, out: str | Path, threshold: float = DEFAULT_THRESHOLD) -> Path:
+    """Return the path of history.html, written into ``out`` with history.md, the charts and the CSV files."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"{out}: cannot create the history folder: {exc.strerror or exc}") from None
+    sections = build_sections(history, out, threshold)
+    title = f"backprop-bench history ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d})"
+    # One entry per folder, not per file: a long history has thousands of records.
+    folders = defaultdict(int)
+    for name in history.files:
+        folders[name.rpartition("/")[0]] += 1
+    sources = [f"{folder}/ ({count} records)" for folder, count in sorted(folders.items())]
+    (out / "history.md").write_text(render_markdown(sections, sources, title))
+    page = out / "history.html"
+    page.write_text(render_html(sections, sources, title))
+    return page
