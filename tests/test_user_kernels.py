@@ -14,6 +14,8 @@ import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
 import textwrap
 import traceback
 from collections.abc import Iterator
@@ -274,3 +276,57 @@ def test_user_frame_points_into_the_users_file_past_library_frames(tmp_path):
         impl.gradients(params, X, Y)
     assert "numpy" in traceback.extract_tb(caught.value.__traceback__)[-1].filename
     assert implementations.user_frame(caught.value).startswith(f"{display_path(str(kernel))}:4, in gradients: return")
+
+
+# --- the same three routes through sweep and the pytest-benchmark suite --------------------
+
+
+@pytest.fixture(params=["file", "module", "entry-point"])
+def outside_kernel(request, tmp_path, monkeypatch) -> tuple[str | None, str]:
+    """Return (spec to pass, or None for an installed entry point, which needs none; the kernel's name)."""
+    source = (EXAMPLES / "my_kernel.py").read_text()
+    if request.param == "file":
+        kernel = tmp_path / "elsewhere" / "sweep_kernel.py"
+        kernel.parent.mkdir()
+        kernel.write_text(source.replace('name = "my-kernel"', 'name = "from-a-file"'))
+        return str(kernel), "from-a-file"
+    site = tmp_path / "site"
+    if request.param == "module":
+        (site / "bbtest_mod").mkdir(parents=True)
+        (site / "bbtest_mod" / "__init__.py").write_text("")
+        (site / "bbtest_mod" / "fast.py").write_text(source.replace('name = "my-kernel"', 'name = "from-a-module"'))
+        add_to_path(monkeypatch, site)
+        return "bbtest_mod.fast", "from-a-module"
+    install_entry_point(site, "from-a-package", "bbtest_sweep_ep", source.replace('name = "my-kernel"', ""))
+    add_to_path(monkeypatch, site)
+    return None, "from-a-package"
+
+
+def test_a_kernel_from_outside_runs_through_sweep(outside_kernel, tmp_path, capsys):
+    spec, name = outside_kernel
+    out = tmp_path / "sweep.json"
+    impls = ["--impl", spec or name, "--impl", "vectorized"]
+    grid = ["--batch-sizes", "10", "--widths", "30", "--base-batch-size", "10", "--train-limit", "200", "--epochs", "1"]
+    status, _, err = run_cli(capsys, "sweep", *impls, *grid, "--out", str(out))
+    assert status == 0, err
+    entries = {e["name"]: e for p in json.loads(out.read_text())["points"] for e in p["implementations"]}
+    assert entries[name]["status"] == "ok"
+    assert entries[name]["test_accuracy"] == entries["vectorized"]["test_accuracy"]
+
+
+def test_a_kernel_from_outside_runs_through_the_benchmark_suite(outside_kernel, tmp_path):
+    spec, name = outside_kernel
+    report = tmp_path / "bench.json"
+    args = ["--benchmark-only", "-k", f"test_epoch and {name}", f"--benchmark-json={report}", "-p", "no:cacheprovider"]
+    args += ["--bench-epoch-rounds", "2", "--bench-dtype", "float64"] + (["--bench-impl", spec] if spec else [])
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "bench" / "benchmarks"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    benchmarks = json.loads(report.read_text())["benchmarks"]
+    assert [b["name"] for b in benchmarks] == [f"test_epoch[{name}-float64]"]
+    assert benchmarks[0]["extra_info"]["step_max_rel_error"] <= 1e-10  # parity-checked before it was timed

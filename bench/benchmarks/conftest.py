@@ -54,6 +54,7 @@ _OPTIONS = {
     "bench_dtype": ("--bench-dtype", "BACKPROP_BENCH_DTYPES"),
     "bench_threads": ("--bench-threads", "BACKPROP_BENCH_THREADS"),
     "bench_epoch_rounds": ("--bench-epoch-rounds", "BACKPROP_BENCH_EPOCH_ROUNDS"),
+    "bench_impl": ("--bench-impl", "BACKPROP_BENCH_IMPLS"),
 }
 
 
@@ -63,6 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-dtype", metavar="LIST", help="comma list of dtypes (default: all with a tolerance)")
     group.addoption("--bench-threads", metavar="N", help="pin BLAS and Numba to N threads")
     group.addoption("--bench-epoch-rounds", metavar="N", help=f"timed epochs (default {DEFAULT_EPOCH_ROUNDS})")
+    group.addoption(
+        "--bench-impl",
+        action="append",
+        metavar="KERNEL",
+        help="also benchmark this kernel: a file, a module or nielsen:FILE.py (repeatable)",
+    )
 
 
 def _setting(config: pytest.Config, dest: str) -> str | None:
@@ -91,6 +98,8 @@ class Settings:
     dtypes: tuple[str, ...] | None
     threads: int | None
     epoch_rounds: int
+    # Kernels from outside the package (--bench-impl), as given.
+    impls: tuple[str, ...] = ()
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -112,18 +121,37 @@ def _settings(config: pytest.Config) -> Settings:
         dtypes=dtypes,
         threads=_positive(config, "bench_threads", threads) if threads else None,
         epoch_rounds=_positive(config, "bench_epoch_rounds", rounds) if rounds else DEFAULT_EPOCH_ROUNDS,
+        impls=tuple(config.getoption("bench_impl") or _split_paths(os.environ.get("BACKPROP_BENCH_IMPLS", ""))),
     )
+
+
+def _split_paths(text: str) -> list[str]:
+    """Return the kernels listed in BACKPROP_BENCH_IMPLS, separated like PATH (':' on Linux and macOS)."""
+    return [part for part in text.split(os.pathsep) if part.strip()]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config._backprop_bench = _settings(config)
-    threads = config._backprop_bench.threads
+    _apply_threads(config._backprop_bench.threads)
+    try:
+        config._backprop_bench_names = [implementations.resolve(spec) for spec in config._backprop_bench.impls]
+    except implementations.UnknownImplementation as exc:
+        raise pytest.UsageError(f"--bench-impl / BACKPROP_BENCH_IMPLS: {exc}") from None
+    _configure_storage(config)
+
+
+def _apply_threads(threads: int | None) -> None:
+    """Limit this process to ``threads`` cores and threads before any kernel is imported (None: leave it)."""
     if threads is not None:
         # Before any kernel is imported (collection imports them): XLA sizes its pool at import,
         # from the CPUs the process may use and XLA_FLAGS, as every worker of `run` does.
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
         os.environ.update({k: v for k, v in worker_env(threads).items() if k not in ("PATH",)})
+
+
+def _configure_storage(config: pytest.Config) -> None:
+    """Decide where results go and whether this is a timed run or a smoke run."""
     if config.getoption("benchmark_storage") == DEFAULT_STORAGE:
         # --benchmark-save / --benchmark-autosave / --benchmark-compare use results/benchmarks/.
         config.option.benchmark_storage = f"file://{config.rootpath / 'results' / 'benchmarks'}"
@@ -160,7 +188,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     wanted = settings.dtypes or (None if settings.timing else ("float64",))
     cases = [
         pytest.param(name, dtype, id=f"{name}-{dtype}")
-        for name in implementations.available()
+        for name in dict.fromkeys([*implementations.available(), *metafunc.config._backprop_bench_names])
         for dtype in implementations.DTYPES
         if dtype in implementations.get(name).dtypes and (wanted is None or dtype in wanted)
     ]
