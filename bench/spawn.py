@@ -94,6 +94,13 @@ class _Events:
             self.final = event["result"]
 
 
+def _drain(read_fd: int, events: _Events) -> None:
+    """Apply every complete event still in the pipe (the worker is dead, so the pipe ends)."""
+    with contextlib.suppress(OSError, ValueError):
+        while chunk := os.read(read_fd, 1 << 16):
+            events.feed(chunk)
+
+
 def _kill(proc: subprocess.Popen) -> None:
     """Kill the worker and everything it started (its own session), then reap it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -165,6 +172,7 @@ def _run(spec: str, config: RunConfig, reporter: Reporter, result: KernelResult)
                     result.message = f"worker {how}{done}" + (f": {last}" if last else "")
         except KeyboardInterrupt as exc:
             _kill(proc)
+            _drain(read_fd, events)  # epochs the worker finished before the interrupt are kept
             result.status, result.message = "interrupted", f"interrupted after {len(result.epoch_seconds)} epochs"
             exc.result = result
             raise
