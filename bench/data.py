@@ -240,8 +240,49 @@ def resolve_data_dir(dataset: str, data_dir: str | Path | None) -> Path:
     return _fetch_with_torchvision(dataset, folder)
 
 
+SYNTHETIC_PREFIX = "synthetic-"
+
+
+def synthetic_name(zero_fraction: float) -> str:
+    """Return the dataset name of generated inputs with ``zero_fraction`` of their pixels zero (for timing only)."""
+    return f"{SYNTHETIC_PREFIX}{zero_fraction:.2f}"
+
+
+def synthetic_dataset(zero_fraction: float, n_train: int = 60_000, n_test: int = 10_000, seed: int = 0) -> Dataset:
+    """Return MNIST-shaped random inputs, ``zero_fraction`` of the pixels zero and the rest uniform in 1..255.
+
+    Labels are random: the set exists to time kernels at a chosen input density, not to learn anything.
+    """
+    if not 0.0 <= zero_fraction <= 1.0:
+        raise DataError(f"a synthetic data set needs a zero fraction in [0, 1], got {zero_fraction}")
+    rng = np.random.default_rng(seed)
+
+    def images(n: int) -> np.ndarray:
+        pixels = rng.integers(1, 256, size=(n, 784), dtype=np.uint8)
+        pixels[rng.random((n, 784)) < zero_fraction] = 0
+        return pixels
+
+    labels = lambda n: rng.integers(0, N_CLASSES, n).astype(np.int64)  # noqa: E731
+    return Dataset(
+        name=synthetic_name(zero_fraction),
+        source=Path(f"<generated, {100 * zero_fraction:.0f}% zeros, seed {seed}>"),
+        train_images=images(n_train),
+        train_labels=labels(n_train),
+        test_images=images(n_test),
+        test_labels=labels(n_test),
+    )
+
+
 def load_dataset(dataset: str = "mnist", data_dir: str | Path | None = None, verify: bool = True) -> Dataset:
-    """Return the training and test sets of ``dataset``, read from ``data_dir`` (see resolve_data_dir)."""
+    """Return the training and test sets of ``dataset``, read from ``data_dir`` (see resolve_data_dir).
+
+    ``synthetic-Z`` (see :func:`synthetic_name`) generates inputs with a fraction Z of zero pixels instead.
+    """
+    if dataset.startswith(SYNTHETIC_PREFIX):
+        try:
+            return synthetic_dataset(float(dataset[len(SYNTHETIC_PREFIX) :]))
+        except ValueError:
+            raise DataError(f"unknown dataset {dataset!r}; a generated one is named like synthetic-0.50") from None
     folder = resolve_data_dir(dataset, data_dir)
     sums = known_checksums(dataset) if verify else {}
     arrays = {}

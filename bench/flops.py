@@ -43,3 +43,13 @@ def epoch_flops(sizes: Sequence[int], n: int, batch_size: int) -> int:
 def gemm_flops(m: int, k: int, n: int) -> int:
     """Return the FLOPs of an (m, k) @ (k, n) matrix product."""
     return 2 * m * k * n
+
+
+def sparse_epoch_flops(sizes: Sequence[int], n: int, batch_size: int, density: float) -> int:
+    """Return the FLOPs an epoch really does when the first layer skips zero inputs (``density``: non-zero share).
+
+    Only the first layer's forward product and weight gradient touch the inputs; both shrink
+    to the non-zero pixels. Everything else is as dense.
+    """
+    first = 2 * sizes[0] * sizes[1] * n  # one of the two input-sized products, dense
+    return epoch_flops(sizes, n, batch_size) - round(2 * first * (1.0 - density))

@@ -69,6 +69,9 @@ class KernelResult:
     fused_epoch: bool = False
     # The kernel whose code actually ran at this batch size, when it is not this one.
     delegates_to: str | None = None
+    # A kernel that skips zero inputs, and the non-zero share of the training inputs it saw.
+    sparse_input: bool = False
+    input_density: float | None = None
     compile_seconds: float | None = None
     # "cold" (compiled now), "cache" (loaded from an on-disk cache), "none" (nothing to compile),
     # or "jit" (compiled, no cache to tell apart); set by the worker.
@@ -298,6 +301,8 @@ def get_ready(impl: implementations.Implementation, work: Workload, config: RunC
         impl.prepare(work.X, work.Y)
         result.prepare_seconds = time.perf_counter() - start
     result.delegates_to = impl.delegate(config.batch_size)
+    if impl.sparse_input:
+        result.sparse_input, result.input_density = True, float(np.count_nonzero(work.X)) / work.X.size
     return check_parity(impl, work, config, result)
 
 

@@ -112,6 +112,8 @@ class Implementation:
     # delegate(batch_size) -> the name of the kernel whose code runs at that batch size, or None.
     delegate: Callable[[int], str | None] = lambda batch_size: None
     dtypes: tuple[str, ...] = DTYPES
+    # True for a kernel that skips zero inputs (its FLOPs are fewer than the dense count).
+    sparse_input: bool = False
     # Where it came from: its module, a file, "nielsen:FILE:CLASS", an entry point.
     source: str = ""
     # details() -> a sentence on how the kernel runs, for ``check`` (the Nielsen adapter: the form it found).
@@ -156,6 +158,7 @@ def _wrap(module: ModuleType, source: str | None = None) -> Implementation:
         float32_slack=getattr(module, "float32_slack", None),
         delegate=getattr(module, "delegate", lambda batch_size: None),
         dtypes=tuple(getattr(module, "dtypes", DTYPES)),
+        sparse_input=bool(getattr(module, "sparse_input", False)),
         source=source if source is not None else getattr(module, "__name__", ""),
         details=getattr(module, "details", lambda: ""),
         array_names=tuple(getattr(module, "array_names", ("weights", "biases"))),

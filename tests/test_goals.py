@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bench.flops import epoch_flops, sparse_epoch_flops
 from bench.goals import table_rows, verdicts
 
 
@@ -30,11 +31,17 @@ def document() -> dict:
     }
     setting = {"threads": 1, "dtype": "float64", "roof_epoch_seconds": 0.06, "epochs": epochs}
     setting["per_example"] = per_example
-    return {"settings": [setting], "cache_warm_up_seconds": 0.3}
+    two = {"threads": 2, "dtype": "float64", "roof_epoch_seconds": 0.03, "per_example": {}}
+    two["epochs"] = [entry("numba-parallel", 100, [0.05, 0.05, 0.05]), entry("numba", 100, [0.07, 0.07, 0.08])]
+    density = [
+        {"zero_fraction": z, "dtype": "float64", "epochs": {"numba": entry("numba", 100, [0.1]), "numba-sparse": s}}
+        for z, s in [(0.0, entry("numba-sparse", 100, [0.2])), (0.5, entry("numba-sparse", 100, [0.09]))]
+    ]
+    return {"settings": [setting, two], "cache_warm_up_seconds": 0.3, "n_train": 60_000, "density": density}
 
 
 def test_rows_give_roof_multiple_and_ratio_to_best_peer(document):
-    rows = {(r["kernel"], r["batch_size"]): r for r in table_rows(document)}
+    rows = {(r["kernel"], r["batch_size"]): r for r in table_rows(document) if r["threads"] == 1}
     assert rows[("numba", 100)]["median_epoch_ms"] == pytest.approx(100.0)
     assert rows[("numba", 100)]["roof_multiple"] == pytest.approx(0.10 / 0.06)
     assert rows[("numba", 100)]["vs_best_peer"] == pytest.approx(0.10 / 0.16)  # jax is the faster peer
@@ -45,8 +52,26 @@ def test_rows_give_roof_multiple_and_ratio_to_best_peer(document):
 
 def test_verdicts_name_the_best_kernel_and_say_met_or_not(document):
     lines = verdicts(document)
-    assert "goal 1 threads=1 float64: fastest numba-parallel at 1.33x roof (met)" in lines
+    assert "goal 1 threads=1 float64: fastest numba-parallel at 1.33x roof (NOT met)" in lines
     assert "goal 2 threads=1 float64 batch 100: numba-parallel 0.50x best peer (met)" in lines
     assert "goal 2 threads=1 float64 batch 10: numba 0.83x best peer (NOT met)" in lines
-    assert any(line.startswith("goal 3 threads=1 float64: numba-fastmath 35.9x") and "(met)" in line for line in lines)
+    assert any(
+        line.startswith("goal 3 threads=1 float64: numba-fastmath 35.9x") and "(NOT met)" in line for line in lines
+    )
     assert "goal 4: warm-up from cache 0.30 s (met)" in lines
+    assert "goal 5 threads=1 float64: numba at 1.67x roof (NOT met)" in lines
+    # The fastest kernel at two threads against its own one-core time: 0.05 / 0.08.
+    assert "goal 6 threads=2 float64: numba-parallel takes 0.62x its one-core time (NOT met)" in lines
+    assert "density float64: numba-sparse / numba at batch 100: 0% zeros 2.00x, 50% zeros 0.90x; " in " ".join(lines)
+    assert any(line.endswith("dense wins up to 0% zeros") for line in lines)
+
+
+def test_a_sparse_kernel_gets_dense_equivalent_and_actual_flops(document):
+    document["settings"][0]["epochs"].append(
+        {**entry("numba-sparse", 100, [0.05]), "sparse_input": True, "input_density": 0.19}
+    )
+    row = next(r for r in table_rows(document) if r["kernel"] == "numba-sparse" and r["threads"] == 1)
+    dense = epoch_flops([784, 30, 10], 60_000, 100)
+    assert row["gflops"] == pytest.approx(dense / 0.05 / 1e9)
+    assert row["actual_gflops"] == pytest.approx(sparse_epoch_flops([784, 30, 10], 60_000, 100, 0.19) / 0.05 / 1e9)
+    assert row["actual_gflops"] < 0.5 * row["gflops"]  # 81% zeros skipped in both input-sized products
