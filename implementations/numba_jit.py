@@ -5,8 +5,15 @@ row-major (out, in), then its bias), so one nopython kernel handles any depth
 without lists of arrays. Matrix products go through ``np.dot`` (BLAS, via
 SciPy); bias, sigmoid, its derivative and the update are fused loops.
 
-It runs on one core: BLAS is limited to one thread inside its calls (see
-``_blas_single_threaded``); ``numba-parallel`` is the threaded variant.
+Threads: the compiled loops run on one thread, and BLAS uses what the process
+allows (the harness sets ``OPENBLAS_NUM_THREADS`` to the run's ``--threads``
+before anything is imported), so ``--threads 2`` gives the products two BLAS
+threads. Measured on 2 cores (AMD EPYC, full MNIST, both in one process, quiet
+machine), two BLAS threads against BLAS held to one: batch 100, float32 131 ms
+against 158, float64 234 against 315; batch 10, no difference (the products are
+too small to split). On a busy machine, where another process holds one of the
+two cores, two threads are far slower (seconds per epoch): every product waits
+for the descheduled thread.
 
 Compilation happens in :func:`warm_up`, which the harness times on its own and
 never inside an epoch timing. Kernels are cached on disk (``cache=True``), so a
@@ -62,11 +69,10 @@ _controller: ThreadpoolController | None = None
 def _blas_single_threaded():
     """Return a context manager limiting BLAS to one thread.
 
-    The matrix products here are small (100 x 784 x 30): split over two OpenBLAS
-    threads they ran slower than on one (measured: full-MNIST float64 epoch 125 ms
-    with two, 100 ms with one), so this kernel stays on one core and
-    ``numba-parallel`` is the one that uses threads. The controller is built once:
-    building one scans every loaded library and costs milliseconds.
+    For the kernels that call BLAS from several Numba threads at once
+    (``numba-parallel``): a BLAS thread pool under every Numba thread would
+    oversubscribe the cores. The controller is built once: building one scans
+    every loaded library and costs milliseconds.
     """
     global _controller
     if _controller is None:
@@ -249,8 +255,7 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     Y = np.ascontiguousarray(Y, dtype)
     buf = _Buffers(params.sizes, len(X), dtype)
     theta = _flatten(params)
-    with _blas_single_threaded():
-        _backprop(theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, buf.acts, buf.act_off, buf.deltas)
+    _backprop(theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, buf.acts, buf.act_off, buf.deltas)
     return _unflatten(buf.grad, params.sizes)
 
 
@@ -267,11 +272,10 @@ def train_epoch(
     buf = _Buffers(params.sizes, min(batch_size, len(X)), dtype)
     theta = _flatten(params)
     order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
-    with _blas_single_threaded():
-        _train_epoch(
-            theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),
-            buf.acts, buf.act_off, buf.deltas, buf.x, buf.y,
-        )  # fmt: skip
+    _train_epoch(
+        theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),
+        buf.acts, buf.act_off, buf.deltas, buf.x, buf.y,
+    )  # fmt: skip
     return _unflatten(theta, params.sizes)
 
 
