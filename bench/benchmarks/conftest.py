@@ -9,8 +9,11 @@ option                   environment variable           meaning
                                                         (2,000, the default), ``full`` (60,000) or N
 ``--bench-dtype``        ``BACKPROP_BENCH_DTYPES``      comma list (default: every dtype the kernel
                                                         declares a tolerance for; float64 when smoke)
-``--bench-threads``      ``BACKPROP_BENCH_THREADS``     pin BLAS and Numba to N threads
+``--bench-threads``      ``BACKPROP_BENCH_THREADS``     N cores and N threads for every framework
 ``--bench-epoch-rounds`` ``BACKPROP_BENCH_EPOCH_ROUNDS`` timed epochs per kernel (default 5)
+``--bench-impl``         ``BACKPROP_BENCH_IMPLS``       also a kernel from outside: a file, a module
+                                                        or nielsen:FILE.py (repeatable; the variable
+                                                        is separated like PATH)
 =======================  =============================  ==========================================
 
 Benchmarks are timed only under ``--benchmark-only`` (or ``--benchmark-enable``).
@@ -62,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("backprop-bench")
     group.addoption("--bench-size", metavar="SIZE", help="training images per epoch: small, full or N")
     group.addoption("--bench-dtype", metavar="LIST", help="comma list of dtypes (default: all with a tolerance)")
-    group.addoption("--bench-threads", metavar="N", help="pin BLAS and Numba to N threads")
+    group.addoption("--bench-threads", metavar="N", help="N cores and N threads for every framework")
     group.addoption("--bench-epoch-rounds", metavar="N", help=f"timed epochs (default {DEFAULT_EPOCH_ROUNDS})")
     group.addoption(
         "--bench-impl",
