@@ -27,10 +27,13 @@ from tests.conftest import SMALL, idx_bytes, run_cli
 FLAKY = str(Path(__file__).parent / "kernels" / "interrupts_parent.py")
 
 
-def test_interrupt_saves_finished_epochs_and_resume_completes(tmp_path, capsys, monkeypatch):
+def test_interrupt_saves_finished_epochs_and_resume_completes(tmp_path, capsys, monkeypatch, request):
     out = tmp_path / "r.json"
     args = ["run", *SMALL, "--epochs", "4", "--impl", "vectorized", "--impl", FLAKY, "--impl", "loop"]
-    # The flaky kernel's worker sends Ctrl-C to this process in its training epoch 1.
+    # The flaky kernel's worker sends Ctrl-C to this process in its training epoch 1. A pytest
+    # started as a background job ignores SIGINT: give it Python's own handler for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     monkeypatch.setenv("BACKPROP_BENCH_TEST_INTERRUPT", "1")
     status, _, err = run_cli(capsys, *args, "--out", str(out))
     assert status == 130
