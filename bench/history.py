@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from bench.compare import benchmarks_of, key_of, timings_of
 from bench.errors import BenchError
 from bench.frame import expand
-from bench.pages import Section, render_html, render_markdown
+from bench.pages import Section, output_folder, render_html, render_markdown
 from bench.results import read_json
 from bench.steps import Step, detect_steps, fit
 from bench.track import TRACK_KEY, config_label, configuration, machine_id
@@ -422,13 +422,7 @@ def build_sections(history: History, out: Path, threshold: float) -> list[Sectio
 
 def write_page(history: History, out: str | Path, threshold: float = DEFAULT_THRESHOLD) -> Path:
     """Return the path of history.html, written into ``out`` with history.md, the charts and the CSV files."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"{out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BenchError(f"{out}: cannot create the history folder: {exc.strerror or exc}") from None
+    out = output_folder(out, "history")
     sections = build_sections(history, out, threshold)
     title = f"backprop-bench history ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d})"
     # One entry per folder, not per file: a long history has thousands of records.

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import BenchError
+
 
 @dataclass
 class Section:
@@ -88,3 +90,15 @@ def render_markdown(sections: list[Section], sources: list[str], title: str = "b
         if section.csv:
             parts += ["Raw numbers: " + ", ".join(f"[{name}]({name})" for name in section.csv), ""]
     return "\n".join(parts)
+
+
+def output_folder(out: str | Path, what: str) -> Path:
+    """Return ``out`` as a folder ready for a page's files, or raise BenchError naming it (``what``: "report")."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BenchError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"{out}: cannot create the {what} folder: {exc.strerror or exc}") from None
+    return out

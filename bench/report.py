@@ -27,7 +27,7 @@ import pandas as pd
 from bench import plots
 from bench.errors import BenchError
 from bench.frame import expand, rows_of
-from bench.pages import Section, render_html, render_markdown
+from bench.pages import Section, output_folder, render_html, render_markdown
 from bench.report_tables import (
     efficiency_table,
     epochs_table,
@@ -370,13 +370,7 @@ def _benchmark_section(frame: pd.DataFrame, out: Path, palette: dict[str, str]) 
 def write_report(paths: list[str | Path], out: str | Path, target: float = DEFAULT_TARGET) -> Path:
     """Write report.html, report.md, the PNGs and the CSVs into ``out``; return the HTML path."""
     inputs = load_inputs(paths)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise BenchError(f"{out}: exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise BenchError(f"{out}: cannot create the report folder: {exc.strerror or exc}") from None
+    out = output_folder(out, "report")
     sections = build_sections(inputs, out, target)
     sources = [label for label, _ in inputs.runs + inputs.sweeps + inputs.pytest]
     (out / "report.md").write_text(render_markdown(sections, sources))
