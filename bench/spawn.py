@@ -94,6 +94,17 @@ class _Events:
             self.final = event["result"]
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT and SIGTERM inside the block; one that arrived is delivered when it ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _drain(read_fd: int, events: _Events) -> None:
     """Apply every complete event still in the pipe (the worker is dead, so the pipe ends)."""
     with contextlib.suppress(OSError, ValueError):
@@ -151,10 +162,12 @@ def _run(spec: str, config: RunConfig, reporter: Reporter, result: KernelResult)
                     break
                 ready, _, _ = select.select([read_fd], [], [], min(remaining, 1.0))
                 if ready:
-                    chunk = os.read(read_fd, 1 << 16)
+                    # Ctrl-C waits until what was read is applied: an epoch read is an epoch kept.
+                    with _signals_held():
+                        chunk = os.read(read_fd, 1 << 16)
+                        events.feed(chunk)
                     if not chunk:
                         break
-                    events.feed(chunk)
             if result.status != "timeout":
                 proc.wait()
                 if events.final is not None:
