@@ -41,6 +41,11 @@ def default_data_dir(dataset: str) -> Path:
     return REPO_ROOT / "data" / dataset
 
 
+def system_data_dir(dataset: str) -> Path:
+    """Return the folder Debian's data set package installs ``dataset`` in (``apt-get install dataset-<name>``)."""
+    return Path("/usr/share/datasets") / dataset
+
+
 def known_checksums(dataset: str) -> dict[str, str]:
     """Return {canonical file name: sha256 of its decompressed bytes} from the shipped SHA256SUMS."""
     sums_file = default_data_dir(dataset) / "SHA256SUMS"
@@ -188,11 +193,7 @@ _TORCHVISION_FOLDER = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 def _fetch_with_torchvision(dataset: str, folder: Path) -> Path:
     """Return the folder torchvision downloaded ``dataset``'s raw IDX files into (under ``folder``)."""
-    hint = (
-        " or `apt-get install dataset-fashion-mnist` and pass --data-dir /usr/share/datasets/fashion-mnist"
-        if dataset == "fashion-mnist"
-        else ""
-    )
+    hint = f" or `apt-get install dataset-{dataset}`" if dataset == "fashion-mnist" else ""
     try:
         from torchvision import datasets
     except ImportError:
@@ -237,6 +238,9 @@ def resolve_data_dir(dataset: str, data_dir: str | Path | None) -> Path:
     cached = folder / _TORCHVISION_FOLDER[dataset] / "raw"
     if cached.is_dir() and not _missing(cached):
         return cached
+    system = system_data_dir(dataset)
+    if system.is_dir() and not _missing(system):
+        return system
     return _fetch_with_torchvision(dataset, folder)
 
 

@@ -82,8 +82,15 @@ def test_named_folder_must_exist_and_hold_the_files(tmp_path):
         resolve_data_dir("mnist", tmp_path)
 
 
-def test_default_folder_without_files_or_torchvision_says_what_to_do(tmp_path, monkeypatch):
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """Point the shipped folder and Debian's at empty folders under tmp_path."""
     monkeypatch.setattr(data, "default_data_dir", lambda dataset: tmp_path / dataset)
+    monkeypatch.setattr(data, "system_data_dir", lambda dataset: tmp_path / "system" / dataset)
+    return tmp_path
+
+
+def test_default_folder_without_files_or_torchvision_says_what_to_do(no_data, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "torchvision", None)  # as if not installed
     with pytest.raises(DataError, match="install torchvision"):
         resolve_data_dir("fashion-mnist", None)
@@ -120,15 +127,25 @@ def test_data_dir_with_a_corrupted_file_fails_its_checksum(tmp_path):
     assert load_dataset("mnist", tmp_path, verify=False).test_labels[100] == raw[label]
 
 
-def test_failed_torchvision_download_is_one_line(tmp_path, monkeypatch):
+def test_failed_torchvision_download_is_one_line(no_data, monkeypatch):
     datasets = pytest.importorskip("torchvision.datasets")
 
     def offline(*args, **kwargs):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://example, got:\n<urlopen error>")
 
-    monkeypatch.setattr(data, "default_data_dir", lambda dataset: tmp_path / dataset)
     monkeypatch.setattr(datasets, "FashionMNIST", offline)
     with pytest.raises(DataError) as caught:
         resolve_data_dir("fashion-mnist", None)
     message = str(caught.value)
     assert "\n" not in message and "<urlopen error>" in message and "dataset-fashion-mnist" in message
+
+
+def test_debian_package_folder_is_found_without_data_dir(no_data):
+    system = no_data / "system" / "mnist"
+    system.mkdir(parents=True)
+    for name in data.FILES.values():
+        shutil.copy(data.REPO_ROOT / "data" / "mnist" / f"{name}.gz", system)
+    (no_data / "mnist").mkdir()  # the shipped folder, with the checksums but no images
+    shutil.copy(data.REPO_ROOT / "data" / "mnist" / "SHA256SUMS", no_data / "mnist")
+    assert resolve_data_dir("mnist", None) == system
+    assert load_dataset("mnist").source == system  # verified against the shipped checksums

@@ -75,3 +75,25 @@ def test_a_sparse_kernel_gets_dense_equivalent_and_actual_flops(document):
     assert row["gflops"] == pytest.approx(dense / 0.05 / 1e9)
     assert row["actual_gflops"] == pytest.approx(sparse_epoch_flops([784, 30, 10], 60_000, 100, 0.19) / 0.05 / 1e9)
     assert row["actual_gflops"] < 0.5 * row["gflops"]  # 81% zeros skipped in both input-sized products
+
+
+def test_real_data_sets_give_their_zero_share_and_the_sparse_ratio(document):
+    document["datasets"] = [
+        {"dataset": "mnist", "dtype": "float64", "zero_fraction": 0.81, "epochs": {
+            "numba": entry("numba", 100, [0.20]), "numba-sparse": entry("numba-sparse", 100, [0.15])}},
+        {"dataset": "fashion-mnist", "dtype": "float64", "zero_fraction": 0.502, "epochs": {
+            "numba": entry("numba", 100, [0.20]), "numba-sparse": entry("numba-sparse", 100, [0.30])}},
+        {"dataset": "fashion-mnist", "dtype": "float32", "skipped": "fashion-mnist IDX files not found", "epochs": {}},
+    ]  # fmt: skip
+    lines = verdicts(document)
+    assert "mnist float64: 81% zeros, numba-sparse / numba at batch 100 0.75x (sparse wins)" in lines
+    assert "fashion-mnist float64: 50% zeros, numba-sparse / numba at batch 100 1.50x (dense wins)" in lines
+    assert "fashion-mnist float32: not measured: fashion-mnist IDX files not found" in lines
+
+
+def test_cache_warm_up_is_shown_in_its_parts(document):
+    document["cache_warm_up"] = {"import_numba": 0.4, "numba_setup": 0.3, "numba": 0.1, "total": 0.8}
+    document["cache_warm_up_seconds"] = 0.8
+    assert "goal 4: warm-up from cache 0.80 s (import_numba 0.40, numba_setup 0.30, numba 0.10) (NOT met)" in verdicts(
+        document
+    )
