@@ -31,7 +31,7 @@ def add_parser(commands) -> None:
     )
     goals.add_argument("--dtype", choices=DTYPES, action="append", help="default: both")
     goals.add_argument("--rounds", type=positive_int, default=5, help="timed epochs per kernel (default: %(default)s)")
-    goals.add_argument("--no-density", action="store_true", help="skip the sweep over synthetic input densities and the real data sets")
+    goals.add_argument("--no-density", action="store_true", help="skip the density sweep and the real data sets")
     goals.add_argument("--out", type=Path, default=Path("results/goals.json"), help="default: %(default)s")
     goals.set_defaults(handler=handle)
 
