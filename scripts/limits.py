@@ -1,0 +1,222 @@
+"""Measure what limits the fast kernels, loop by loop: the figures behind docs/performance.md.
+
+Run it on a quiet machine, one core and one thread, the way ``goals`` runs its one-core
+setting::
+
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 taskset -c 0 python scripts/limits.py --out limits.json
+
+and, for the two-thread split, ``NUMBA_NUM_THREADS=2 taskset -c 0,1 python scripts/limits.py --threads``.
+
+Each figure is the median of ``--repeats`` timings of the whole MNIST training set, with
+the minimum beside it. Cycles are seconds times the clock the kernel reports
+(``cpu MHz`` in /proc/cpuinfo), so on a VM they are approximate. The machine limits
+quoted beside them are for AVX2 with two FMA units: per cycle, 2 vector FMAs, 2 vector
+loads and 1 vector store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import njit
+
+import implementations
+from bench.data import load_dataset, one_hot, scale_pixels
+from bench.flops import epoch_flops
+from bench.roof import measure_roof
+from implementations import numba_sparse as sparse
+from implementations.core import init_params
+
+SIZES = [784, 30, 10]
+
+
+def clock_hz() -> float:
+    """Return the clock /proc/cpuinfo reports for the first CPU, in Hz (0 if unknown)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                return float(line.split(":")[1]) * 1e6
+    except OSError:
+        pass
+    return 0.0
+
+
+def timed(call: Callable[[], object], repeats: int) -> dict:
+    """Return {"median", "min"} seconds of ``repeats`` calls of ``call`` (after one untimed call)."""
+    call()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - start)
+    return {"median": statistics.median(seconds), "min": min(seconds)}
+
+
+@njit
+def _forward_all(W1T, starts, pixels, values, z):
+    for i in range(starts.size - 1):
+        sparse._sparse_product(W1T, pixels, values, starts[i], starts[i + 1], z)
+
+
+@njit
+def _scatter_all(G, starts, pixels, values, d):
+    for i in range(starts.size - 1):
+        sparse._add_rows(G, pixels, values, starts[i], starts[i + 1], d.dtype.type(1e-9), d)
+
+
+@njit
+def _sigmoid_all(a, n):
+    one = a.dtype.type(1.0)
+    for _ in range(n):
+        for j in range(a.size):
+            a[j] = one / (one + np.exp(-a[j]))
+
+
+@njit
+def _products_all(W1, X, Dt, n_batches, m):
+    """The two input-sized products of ``numba`` per batch: (30, 784) x (784, m) and (30, m) x (m, 784)."""
+    At = np.empty((W1.shape[0], m), W1.dtype)
+    gW = np.empty_like(W1)
+    for b in range(n_batches):
+        Xb = X[b * m : (b + 1) * m]
+        np.dot(W1, Xb.T, At)
+        np.dot(Dt, Xb, gW)
+
+
+def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
+    """Return numba-sparse's first-layer loops and sigmoids over the training set, per non-zero entry."""
+    starts, pixels, values = sparse._build_index(X, sparse._BLOCK)
+    n, entries = len(X), int(starts[-1])
+    layout = sparse._Layout(SIZES, np.dtype(dtype))
+    width = int(layout.widths[1])
+    rng = np.random.default_rng(0)
+    W1T = rng.standard_normal((SIZES[0] + sparse._BLOCK, width)).astype(dtype)
+    z, d = np.zeros(width, dtype), rng.standard_normal(width).astype(dtype)
+    a = rng.standard_normal(width).astype(dtype)
+    forward = timed(lambda: _forward_all(W1T, starts, pixels, values, z), repeats)
+    scatter = timed(lambda: _scatter_all(W1T, starts, pixels, values, d), repeats)
+    units = sum(SIZES[1:])  # sigmoids per example
+    sigmoid = timed(lambda: _sigmoid_all(a, n * units // width), repeats)
+    per_entry = lambda s: s / entries * hz  # noqa: E731
+    return {
+        "entries_per_example": entries / n,
+        "padded_width": width,
+        "forward_ms": 1e3 * forward["median"],
+        "forward_cycles_per_entry": per_entry(forward["median"]),
+        "scatter_ms": 1e3 * scatter["median"],
+        "scatter_cycles_per_entry": per_entry(scatter["median"]),
+        "sigmoid_ms": 1e3 * sigmoid["median"],
+        "sigmoid_cycles_each": sigmoid["median"] / (n * units // width * width) * hz,
+    }
+
+
+def epoch(name: str, dtype: str, X: np.ndarray, Y: np.ndarray, batch_size: int, repeats: int) -> dict:
+    """Return a kernel's epoch times on (X, Y) at ``batch_size``."""
+    kernel = implementations.get(name)
+    kernel.warm_up(SIZES, dtype)
+    if getattr(kernel, "prepare", None):
+        kernel.prepare(X, Y)
+    params = init_params(SIZES, seed=1, dtype=dtype)
+    return timed(lambda: kernel.train_epoch(params, X, Y, batch_size, 3.0), repeats)
+
+
+def dense_products(dtype: str, X: np.ndarray, repeats: int, roof_gflops: float) -> dict:
+    """Return the time of numba's two input-sized products alone over an epoch at batch 100, and the roof's."""
+    m = 100
+    rng = np.random.default_rng(0)
+    W1 = rng.standard_normal((SIZES[1], SIZES[0])).astype(dtype)
+    Dt = rng.standard_normal((SIZES[1], m)).astype(dtype)
+    products = timed(lambda: _products_all(W1, X, Dt, len(X) // m, m), repeats)
+    flops = 2 * 2 * SIZES[0] * SIZES[1] * len(X)
+    return {
+        "products_ms": 1e3 * products["median"],
+        "products_gflops": flops / products["median"] / 1e9,
+        "roof_epoch_ms": 1e3 * epoch_flops(SIZES, len(X), m) / 1e9 / roof_gflops,
+    }
+
+
+def loop_per_example(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
+    """Return the loop kernel's and numba-sparse's seconds per example at batch size 1 (first 3,000 images)."""
+    X, Y = X[:3000], Y[:3000]
+    loop = epoch("loop", dtype, X, Y, 1, max(1, repeats // 2))
+    fast = epoch("numba-sparse", dtype, X, Y, 1, repeats)
+    return {
+        "loop_us": 1e6 * loop["median"] / len(X),
+        "numba_sparse_us": 1e6 * fast["median"] / len(X),
+        "needed_for_50x_us": 1e6 * loop["median"] / len(X) / 50,
+    }
+
+
+def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
+    """Return numba-sparse's batch-100 epoch split into the gradients (which threads share) and the update."""
+    params = init_params(SIZES, seed=1, dtype=dtype)
+    sparse.prepare(X, Y)
+    run = sparse._Run(params, X, Y, 100)
+    order = sparse._read_only(np.empty(0, np.int64))
+    n_slices = run.grads.shape[0]
+    step = params.dtype.type(-1e-9)
+
+    def gradients_only():
+        for start in range(0, len(X), 100):
+            if n_slices > 1:
+                sparse._parallel_gradient(
+                    run.theta, run.grads, run.marks, run.rows, run.net, run.index, run.Y, order, start, 100,
+                    run.At, run.Dt,
+                )  # fmt: skip
+            else:
+                sparse._slice_gradient(
+                    run.theta, run.grads[0], run.marks[0], run.rows[0], run.net, run.index, run.Y, order, start, 0,
+                    100, run.At[0], run.Dt[0], True,
+                )  # fmt: skip
+
+    def updates_only():
+        for _ in range(0, len(X), 100):
+            if n_slices > 1:
+                sparse._parallel_apply(run.theta, run.grads, step)
+            else:
+                sparse._apply(run.theta, run.grads, run.marks[0], run.rows[0], -1, run.net, step)
+
+    gradients, updates = timed(gradients_only, repeats), timed(updates_only, repeats)
+    return {"slices": n_slices, "gradients_ms": 1e3 * gradients["median"], "updates_ms": 1e3 * updates["median"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dtype", action="append", choices=("float32", "float64"))
+    parser.add_argument("--threads", action="store_true", help="only the gradient/update split of numba-sparse")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    hz = clock_hz()
+    images = load_dataset("mnist").train_images
+    labels = load_dataset("mnist").train_labels
+    out: dict = {"clock_hz": hz, "numba_threads": numba.get_num_threads(), "results": {}}
+    for dtype in args.dtype or ["float32", "float64"]:
+        X, Y = scale_pixels(images, dtype), one_hot(labels, dtype)
+        X.flags.writeable = Y.flags.writeable = False
+        found: dict = {"split": split_parts(dtype, X, Y, args.repeats)}
+        if not args.threads:
+            roof = measure_roof(dtype)["gflops"]
+            found |= {
+                "roof_gflops": roof,
+                "numba_sparse": sparse_parts(dtype, X, args.repeats, hz),
+                "numba_sparse_epoch_ms": 1e3 * epoch("numba-sparse", dtype, X, Y, 100, args.repeats)["median"],
+                "numba_epoch_ms": 1e3 * epoch("numba", dtype, X, Y, 100, args.repeats)["median"],
+                "numba_dense": dense_products(dtype, X, args.repeats, roof),
+                "batch_1": loop_per_example(dtype, X, Y, args.repeats),
+            }
+        out["results"][dtype] = found
+        print(json.dumps({dtype: found}, indent=1), flush=True)
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
