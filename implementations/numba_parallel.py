@@ -51,11 +51,16 @@ def _gradients_split(theta, grads, sizes, w_off, b_off, X, Y, acts, act_off, del
             _backprop(theta, grads[t], sizes, w_off, b_off, X[lo:hi], Y[lo:hi], acts[t], act_off, deltas[t])
         else:
             grads[t, :] = 0
-    for k in prange(theta.size):
-        total = grads[0, k]
+    # grads[0] += grads[1] + ..., in that order, one chunk of theta per thread and slice by
+    # slice: a loop over slices inside the loop over entries does not vectorise.
+    chunk = (theta.size + n_slices - 1) // n_slices
+    for c in prange(n_slices):
+        lo = min(c * chunk, theta.size)
+        g0 = grads[0, lo : min(lo + chunk, theta.size)]
         for t in range(1, n_slices):
-            total += grads[t, k]
-        grads[0, k] = total
+            g = grads[t, lo : lo + g0.size]
+            for k in range(g0.size):
+                g0[k] += g[k]
 
 
 @njit(cache=True)
