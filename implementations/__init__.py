@@ -44,6 +44,7 @@ import importlib.metadata
 import importlib.util
 import inspect
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -81,6 +82,8 @@ _BUILTIN = frozenset(_MODULES)
 # a parent process can tell what a worker will be able to import without importing it (PyTorch
 # alone takes seconds to import, and to tear down).
 _REQUIRES: dict[str, tuple[str, ...]] = {"jax": ("jax",), "torch": ("torch",), "torch-compile": ("torch",)}
+# Programs a built-in kernel needs on the PATH: {name: the environment variable naming it, its default}.
+_REQUIRES_PROGRAM: dict[str, tuple[str, str]] = {"torch-compile": ("CXX", "g++")}  # inductor compiles C++
 
 REFERENCE = "vectorized"
 
@@ -260,6 +263,11 @@ def missing(name: str) -> str | None:
     for package in _REQUIRES.get(name, ()):
         if importlib.util.find_spec(package) is None:
             return f"{package} is not installed"
+    if name in _REQUIRES_PROGRAM:
+        variable, default = _REQUIRES_PROGRAM[name]
+        program = os.environ.get(variable, default)
+        if shutil.which(program) is None:
+            return f"the C++ compiler {program} (${variable}) is not found"
     return None
 
 

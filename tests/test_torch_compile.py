@@ -51,8 +51,15 @@ def test_params_are_not_modified():
 
 
 def test_without_a_compiler_the_kernel_is_unavailable_with_the_reason():
-    probe = "import implementations; print(implementations.unavailable().get('torch-compile'))"
+    probe = (
+        "import implementations; print('torch-compile' in implementations.listed()); "
+        "print(implementations.not_listed().get('torch-compile')); "
+        "print(implementations.unavailable().get('torch-compile'))"
+    )
     env = {**os.environ, "CXX": "/nonexistent/c++"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
-    assert "ImportError" in done.stdout and "C++ compiler" in done.stdout
+    in_listed, reason, import_error = done.stdout.splitlines()
+    assert in_listed == "False"  # a run without --impl leaves it out instead of failing in its worker
+    assert reason == "the C++ compiler /nonexistent/c++ ($CXX) is not found"
+    assert "ImportError" in import_error and "C++ compiler" in import_error
