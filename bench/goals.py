@@ -242,58 +242,112 @@ def _fastest(rows: list[dict], batch_size: int, names: tuple[str, ...] | None = 
     return min(timed, key=lambda r: r["median_epoch_ms"], default=None)
 
 
-def verdicts(document: dict) -> list[str]:
-    """Return one line per goal and setting saying whether it was met, with the measured figure."""
-    lines, rows = [], table_rows(document)
-    by_setting = {(s["threads"], s["dtype"]): s for s in document["settings"]}
-    for (threads, dtype), setting in by_setting.items():
-        label = f"threads={threads} {dtype}"
-        mine = [r for r in rows if (r["threads"], r["dtype"]) == (threads, dtype)]
+def goal_figures(document: dict) -> list[dict]:
+    """Return one figure per goal and setting: goal, threads, dtype, batch_size, kernel, value, unit, met.
+
+    ``threads`` and ``dtype`` are None for goal 4 (measured once); ``batch_size`` is None
+    but for goal 2. ``value`` is a multiple ("x") or seconds ("s").
+    """
+    figures, rows = [], table_rows(document)
+
+    def add(goal: int, setting: tuple, kernel: str | None, value: float, unit: str, batch_size=None) -> None:
+        threads, dtype = setting
+        met = value >= TARGETS[_TARGET[goal]] if goal == 3 else value <= TARGETS[_TARGET[goal]]
+        figures.append(
+            {"goal": goal, "threads": threads, "dtype": dtype, "batch_size": batch_size, "kernel": kernel,
+             "value": value, "unit": unit, "met": met}
+        )  # fmt: skip
+
+    for setting in document["settings"]:
+        key = (setting["threads"], setting["dtype"])
+        mine = [r for r in rows if (r["threads"], r["dtype"]) == key]
         fastest = _fastest(mine, 100)
         if fastest:
-            ok = fastest["roof_multiple"] <= TARGETS["roof"]
-            lines.append(
-                f"goal 1 {label}: fastest {fastest['kernel']} at {fastest['roof_multiple']:.2f}x roof {_met(ok)}"
-            )
+            add(1, key, fastest["kernel"], fastest["roof_multiple"], "x")
         for batch_size in BATCH_SIZES:
             best = _fastest(mine, batch_size, NUMBA)
             if best and best["vs_best_peer"] is not None:
-                ratio = best["vs_best_peer"]
-                lines.append(
-                    f"goal 2 {label} batch {batch_size}: {best['kernel']} {ratio:.2f}x best peer "
-                    f"{_met(ratio <= TARGETS['vs_peer'])}"
-                )
+                add(2, key, best["kernel"], best["vs_best_peer"], "x", batch_size)
         per_example = {name: _median(entry) for name, entry in setting["per_example"].items()}
         loop = per_example.pop("loop", None)
         timed = [(seconds, name) for name, seconds in per_example.items() if seconds]
         if loop and timed:
             seconds, name = min(timed)
-            speedup = loop / seconds
-            lines.append(
-                f"goal 3 {label}: {name} {speedup:.1f}x faster than loop at batch 1 "
-                f"{_met(speedup >= TARGETS['per_example'])}"
-            )
+            add(3, key, name, loop / seconds, "x")
         numba = _fastest(mine, 100, ("numba",))
-        if threads == 1 and numba:
-            ok = numba["roof_multiple"] <= TARGETS["numba_roof"]
-            lines.append(f"goal 5 {label}: numba at {numba['roof_multiple']:.2f}x roof {_met(ok)}")
-        one_core = [r for r in rows if (r["threads"], r["dtype"]) == (1, dtype)]
-        if threads == 2 and fastest and one_core:
+        if key[0] == 1 and numba:
+            add(5, key, "numba", numba["roof_multiple"], "x")
+        one_core = [r for r in rows if (r["threads"], r["dtype"]) == (1, key[1])]
+        if key[0] == 2 and fastest and one_core:
             alone = next((r for r in one_core if r["kernel"] == fastest["kernel"] and r["batch_size"] == 100), None)
             if alone and alone["median_epoch_ms"]:
-                ratio = fastest["median_epoch_ms"] / alone["median_epoch_ms"]
-                lines.append(
-                    f"goal 6 {label}: {fastest['kernel']} takes {ratio:.2f}x its one-core time "
-                    f"{_met(ratio <= TARGETS['two_threads'])}"
-                )
-    warm = document["cache_warm_up_seconds"]
-    parts = document.get("cache_warm_up", {})
-    own = [f"{name} {seconds:.2f}" for name, seconds in parts.items() if name not in ("total",)]
-    shown = f" ({', '.join(own)})" if own else ""
-    lines.append(f"goal 4: warm-up from cache {warm:.2f} s{shown} {_met(warm <= TARGETS['cache_s'])}")
-    lines += density_lines(document)
-    lines += dataset_lines(document)
-    return lines
+                add(6, key, fastest["kernel"], fastest["median_epoch_ms"] / alone["median_epoch_ms"], "x")
+    add(4, (None, None), None, document["cache_warm_up_seconds"], "s")
+    return figures
+
+
+# Which entry of TARGETS each goal is held to.
+_TARGET = {1: "roof", 2: "vs_peer", 3: "per_example", 4: "cache_s", 5: "numba_roof", 6: "two_threads"}
+_VERDICT = {
+    1: "fastest {kernel} at {value:.2f}x roof",
+    2: "{kernel} {value:.2f}x best peer",
+    3: "{kernel} {value:.1f}x faster than loop at batch 1",
+    5: "numba at {value:.2f}x roof",
+    6: "{kernel} takes {value:.2f}x its one-core time",
+}
+
+
+def verdicts(document: dict) -> list[str]:
+    """Return one line per goal and setting saying whether it was met, with the measured figure."""
+    lines = []
+    for f in goal_figures(document):
+        if f["goal"] == 4:
+            parts = document.get("cache_warm_up", {})
+            own = [f"{name} {seconds:.2f}" for name, seconds in parts.items() if name != "total"]
+            shown = f" ({', '.join(own)})" if own else ""
+            lines.append(f"goal 4: warm-up from cache {f['value']:.2f} s{shown} {_met(f['met'])}")
+            continue
+        batch = f" batch {f['batch_size']}" if f["batch_size"] else ""
+        text = _VERDICT[f["goal"]].format(**f)
+        lines.append(f"goal {f['goal']} threads={f['threads']} {f['dtype']}{batch}: {text} {_met(f['met'])}")
+    return lines + density_lines(document) + dataset_lines(document)
+
+
+# The rows of goal_table: (goal, batch size, what, target).
+_GOAL_ROWS = (
+    (1, None, "fastest exact kernel / dense roof, batch 100", "<= 1.0x"),
+    (2, 100, "best Numba kernel / best peer, batch 100", "<= 0.5x"),
+    (2, 10, "best Numba kernel / best peer, batch 10", "<= 0.5x"),
+    (3, None, "batch-1 SGD speed-up over loop", ">= 50x"),
+    (5, None, "dense numba / roof, one core", "<= 1.5x"),
+    (6, None, "fastest kernel, two threads / its one core", "<= 0.6x"),
+)
+
+
+def goal_table(document: dict) -> str:
+    """Return the goals as a Markdown table: a row per goal, a column per setting, each cell kernel and figure."""
+    figures = goal_figures(document)
+    settings = list(dict.fromkeys((s["threads"], s["dtype"]) for s in document["settings"]))
+    head = ["goal", "target", *(f"{t} thread{'s' * (t > 1)}, {d}" for t, d in settings)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for goal, batch_size, what, target in _GOAL_ROWS:
+        cells = []
+        for threads, dtype in settings:
+            found = [
+                f for f in figures
+                if (f["goal"], f["threads"], f["dtype"], f["batch_size"]) == (goal, threads, dtype, batch_size)
+            ]  # fmt: skip
+            digits = 1 if goal == 3 else 2
+            cells.append(
+                f"{found[0]['kernel']} {found[0]['value']:.{digits}f}x{'' if found[0]['met'] else ' ✗'}"
+                if found
+                else "-"
+            )
+        lines.append(f"| {goal}. {what} | {target} | " + " | ".join(cells) + " |")
+    warm = next(f for f in figures if f["goal"] == 4)
+    cell = f"{warm['value']:.2f} s{'' if warm['met'] else ' ✗'}"
+    lines.append(f"| 4. warm-up from the Numba cache | <= 0.5 s | {cell} |" + " |" * (len(settings) - 1))
+    return "\n".join(lines) + "\n"
 
 
 def density_lines(document: dict) -> list[str]:

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 import implementations
 from bench.config import RunConfig
@@ -343,6 +344,19 @@ def check_stability(result: KernelResult, others_cores: float | None, free_cores
             )
 
 
+def evaluate(impl: implementations.Implementation, params: Params, work: Workload) -> float:
+    """Return the share of the test set ``params`` classifies right, with BLAS held to one thread.
+
+    Never timed, but it runs between timed epochs: OpenBLAS's threads keep spinning for
+    a while after a call, and with two of them they took the cores from the next epoch's
+    own threads (measured, numba-sparse, two threads, float64, batch 100: epochs after a
+    two-thread evaluation 110-215 ms, without one 92-121 ms; after a one-thread
+    evaluation 107-156 ms, as without, on a noisy machine).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return implementations.accuracy(impl.predict(params, work.X_test), work.y_test)
+
+
 def run_kernel(name: str, work: Workload, config: RunConfig, reporter: Reporter) -> KernelResult:
     """Return the result of checking and training one kernel; never raises for a kernel's own failure.
 
@@ -369,7 +383,7 @@ def run_kernel(name: str, work: Workload, config: RunConfig, reporter: Reporter)
                 result.status, result.diverged_epoch = "diverged", epoch
                 result.message = f"parameters became NaN or infinite in epoch {epoch}"
                 return result
-            result.test_accuracy.append(implementations.accuracy(impl.predict(params, work.X_test), work.y_test))
+            result.test_accuracy.append(evaluate(impl, params, work))
             reporter.epoch_done(result.name, epoch, result.epoch_seconds[-1], result.test_accuracy[-1])
         busy1, own1, wall = _cpu_busy_seconds(), _own_cpu_seconds(), time.perf_counter() - wall0
         others = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - (own1 - own0)) / wall

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.flops import epoch_flops, sparse_epoch_flops
-from bench.goals import table_rows, verdicts
+from bench.goals import goal_table, table_rows, verdicts
 
 
 def entry(name: str, batch_size: int, seconds: list[float], status: str = "ok") -> dict:
@@ -97,3 +97,13 @@ def test_cache_warm_up_is_shown_in_its_parts(document):
     assert "goal 4: warm-up from cache 0.80 s (import_numba 0.40, numba_setup 0.30, numba 0.10) (NOT met)" in verdicts(
         document
     )
+
+
+def test_goal_table_has_a_row_per_goal_and_a_column_per_setting(document):
+    lines = goal_table(document).splitlines()
+    assert lines[0] == "| goal | target | 1 thread, float64 | 2 threads, float64 |"
+    assert "| 1. fastest exact kernel / dense roof, batch 100 | <= 1.0x | numba-parallel 1.33x ✗ | " in lines[2]
+    assert lines[3].endswith("| numba-parallel 0.50x | - |")  # met: no mark; no peers at two threads
+    assert lines[5].startswith("| 3. batch-1 SGD speed-up over loop | >= 50x | numba-fastmath 35.9x ✗ |")
+    assert lines[-2].endswith("| - | numba-parallel 0.62x ✗ |")
+    assert lines[-1].startswith("| 4. warm-up from the Numba cache | <= 0.5 s | 0.30 s |")
