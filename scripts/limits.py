@@ -102,6 +102,12 @@ def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
     a = rng.standard_normal(width).astype(dtype)
     forward = timed(lambda: _forward_all(W1T, starts, pixels, values, z), repeats)
     scatter = timed(lambda: _scatter_all(W1T, starts, pixels, values, d), repeats)
+    # The same loops over rows that stay in L1: 96 rows (24 KiB in float64), entry p -> row p % 96,
+    # so the four rows of a block still differ. What these cost is compute and loop overhead.
+    W1T_l1 = W1T[:96].copy()
+    pixels_l1 = (np.arange(entries) % 96).astype(pixels.dtype)
+    forward_l1 = timed(lambda: _forward_all(W1T_l1, starts, pixels_l1, values, z), repeats)
+    scatter_l1 = timed(lambda: _scatter_all(W1T_l1, starts, pixels_l1, values, d), repeats)
     units = sum(SIZES[1:])  # sigmoids per example
     sigmoid = timed(lambda: _sigmoid_all(a, n * units // width), repeats)
     per_entry = lambda s: s / entries * hz  # noqa: E731
@@ -112,6 +118,9 @@ def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
         "forward_cycles_per_entry": per_entry(forward["median"]),
         "scatter_ms": 1e3 * scatter["median"],
         "scatter_cycles_per_entry": per_entry(scatter["median"]),
+        "forward_l1_cycles_per_entry": per_entry(forward_l1["median"]),
+        "scatter_l1_cycles_per_entry": per_entry(scatter_l1["median"]),
+        "row_bytes": width * np.dtype(dtype).itemsize,
         "sigmoid_ms": 1e3 * sigmoid["median"],
         "sigmoid_cycles_each": sigmoid["median"] / (n * units // width * width) * hz,
     }

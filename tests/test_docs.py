@@ -16,6 +16,8 @@
   ``--bench-*`` option and ``BACKPROP_BENCH_*`` variable quoted exists in the code.
 - **The quick start is what CI runs:** the README's quick-start block is a run of
   consecutive lines of ``.ci/run``.
+- **The README's goals table** is the one ``bench.goals.goal_table`` makes from the committed
+  reference goals file.
 - **The README stays short** (at most 250 lines), its kernel file is ``examples/my_kernel.py``
   byte for byte, its kernel table and the kernels page list every built-in kernel, and
   every relative link in the README and docs/ points at a file (and heading) that exists.
@@ -23,6 +25,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -32,11 +35,14 @@ import pytest
 
 import implementations
 from bench.cli import build_parser
+from bench.goals import goal_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 README_MAX_LINES = 250
+# The goals file whose table the README shows (bench.goals.goal_table).
+GOALS_FILE = ROOT / "results" / "reference" / "goals.json"
 
 # An absolute path into a home or scratch folder, or a venv interpreter by absolute path. The
 # look-behind keeps URLs and relative paths out ("github.com/x/work/" is not "/work/").
@@ -165,6 +171,11 @@ def test_the_quick_start_is_what_ci_runs():
 def test_the_readme_is_short():
     lines = len(README.read_text().splitlines())
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines (at most {README_MAX_LINES})"
+
+
+def test_the_readme_goals_table_is_made_from_the_reference_goals_file():
+    document = json.loads(GOALS_FILE.read_text())
+    assert goal_table(document) in README.read_text(), f"regenerate it: bench.goals.goal_table on {GOALS_FILE.name}"
 
 
 def test_the_readme_kernel_file_is_the_example():
