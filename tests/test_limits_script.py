@@ -1,0 +1,54 @@
+"""scripts/limits.py runs and measures what it says, on a few hundred images (its figures are docs/performance.md's)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from bench.data import load_dataset, one_hot, scale_pixels
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "limits.py"
+
+
+@pytest.fixture(scope="module")
+def limits():
+    spec = importlib.util.spec_from_file_location("limits", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def mnist_subset():
+    data = load_dataset("mnist")
+    X, Y = scale_pixels(data.train_images[:300], "float32"), one_hot(data.train_labels[:300], "float32")
+    X.flags.writeable = Y.flags.writeable = False
+    return X, Y
+
+
+def test_sparse_parts_count_the_index_and_time_each_loop(limits, mnist_subset):
+    X, _ = mnist_subset
+    parts = limits.sparse_parts("float32", X, repeats=1, hz=2.0e9)
+    nonzero = np.count_nonzero(X, axis=1)
+    # Entries are the non-zero pixels, each image padded up to a whole block of four.
+    assert parts["entries_per_example"] == pytest.approx(np.mean(-(-nonzero // 4) * 4))
+    assert parts["padded_width"] == 32 and parts["row_bytes"] == 128  # 30 floats padded to two 64-byte vectors
+    for key in ("forward", "scatter", "forward_l1", "scatter_l1"):
+        assert math.isfinite(parts[f"{key}_cycles_per_entry"]) and parts[f"{key}_cycles_per_entry"] > 0
+
+
+def test_split_parts_time_the_gradients_and_the_update(limits, mnist_subset):
+    X, Y = mnist_subset
+    split = limits.split_parts("float32", X, Y, repeats=1)
+    assert split["slices"] == 1 or split["slices"] == 2
+    assert split["gradients_ms"] > 0 and split["updates_ms"] > 0
+
+
+def test_clock_is_read_or_zero(limits):
+    assert limits.clock_hz() >= 0
