@@ -107,3 +107,22 @@ def test_goal_table_has_a_row_per_goal_and_a_column_per_setting(document):
     assert lines[5].startswith("| 3. batch-1 SGD speed-up over loop | >= 50x | numba-fastmath 35.9x ✗ |")
     assert lines[-2].endswith("| - | numba-parallel 0.62x ✗ |")
     assert lines[-1].startswith("| 4. warm-up from the Numba cache | <= 0.5 s | 0.30 s |")
+
+
+def test_a_data_set_not_found_is_kept_with_the_reason_and_not_timed(monkeypatch):
+    import bench.goals as goals
+    from bench.errors import DataError
+
+    def not_here(dataset, data_dir):
+        raise DataError(f"{dataset} IDX files not found in data/{dataset}")
+
+    monkeypatch.setattr(goals, "DATASETS", ("fashion-mnist",))
+    monkeypatch.setattr(goals, "resolve_data_dir", not_here)
+    monkeypatch.setattr(goals, "_epoch_times", lambda *args: pytest.fail("a missing data set must not be timed"))
+    (point,) = goals.dataset_points("float32", 3, lambda line: None)
+    assert point == {
+        "dataset": "fashion-mnist",
+        "dtype": "float32",
+        "skipped": "fashion-mnist IDX files not found in data/fashion-mnist",
+        "epochs": {},
+    }
