@@ -27,7 +27,7 @@ from numba import njit
 
 from implementations import numba_jit
 from implementations.core import Params, predict
-from implementations.numba_jit import _Buffers, _flatten, _sgd_layer, _unflatten
+from implementations.numba_jit import _Buffers, _flatten, _order, _sgd_layer, _unflatten
 
 name = "numba-fastmath"
 description = "Numba, per-example SGD fusing each example's w^1 update with the next forward pass (reassoc)"
@@ -51,6 +51,8 @@ def _update_row_and_dot(w_row, step, d_j, x, x_next):
 def _sgd_examples(theta, sizes, w_off, b_off, X, Y, order, step, acts, act_off, deltas):
     """Run one epoch of per-example SGD on theta in place; order is empty for in-order examples. (Numba JIT-compiled)"""
     n = X.shape[0]
+    if n == 0:
+        return  # no first example to start the forward pass from (X[0] would be read past X's end)
     n_layers = sizes.size - 1
     one = theta.dtype.type(1.0)
     n_in, n_hidden = sizes[0], sizes[1]
@@ -102,7 +104,7 @@ def train_epoch(
     Y = np.ascontiguousarray(Y, dtype)
     buf = _Buffers(params.sizes, 1, dtype)
     theta = _flatten(params)
-    order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
+    order = _order(order, len(X))
     step = dtype.type(eta)  # eta / m with m = 1, rounded to the dtype as the shared update does
     # BLAS threads as in numba: what the process allows (these products are too small to split).
     _sgd_examples(theta, buf.sizes, buf.w_off, buf.b_off, X, Y, order, step, buf.acts, buf.act_off, buf.deltas)

@@ -120,7 +120,7 @@ def _backprop(theta, grad, sizes, w_off, b_off, X, Y, acts, act_off, deltas):
     """
     n_layers = sizes.size - 1
     m = X.shape[0]
-    one = theta.dtype.type(1.0)
+    zero, one = theta.dtype.type(0.0), theta.dtype.type(1.0)
     for l in range(n_layers):
         n_in, n_out = sizes[l], sizes[l + 1]
         W = theta[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
@@ -147,8 +147,10 @@ def _backprop(theta, grad, sizes, w_off, b_off, X, Y, acts, act_off, deltas):
         gW = grad[w_off[l] : w_off[l] + n_out * n_in].reshape((n_out, n_in))
         gb = grad[b_off[l] : b_off[l] + n_out]
         for j in range(n_out):
-            total = Dt[j, 0]
-            for i in range(1, m):  # in example order, as the reference's sum over rows
+            # From zero rather than from Dt[j, 0], which an empty batch does not have (and Numba
+            # does not check the index): 0 + x is x exactly, so the sum is the same.
+            total = zero
+            for i in range(m):  # in example order, as the reference's sum over rows
                 total += Dt[j, i]
             gb[j] = total
         if l == 0:
@@ -271,12 +273,26 @@ def train_epoch(
     Y = np.ascontiguousarray(Y, dtype)
     buf = _Buffers(params.sizes, min(batch_size, len(X)), dtype)
     theta = _flatten(params)
-    order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
+    order = _order(order, len(X))
     _train_epoch(
         theta, buf.grad, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),
         buf.acts, buf.act_off, buf.deltas, buf.x, buf.y,
     )  # fmt: skip
     return _unflatten(theta, params.sizes)
+
+
+def _order(order: np.ndarray | None, n: int) -> np.ndarray:
+    """Return order as the kernels take it (int64; empty for in-order batches), or raise ValueError.
+
+    The kernels index X with it, and Numba does not check indices: an order of the wrong
+    length or with an index out of range would read past X or past order itself.
+    """
+    if order is None:
+        return np.empty(0, np.int64)
+    order = np.ascontiguousarray(order, np.int64)
+    if order.shape != (n,) or (n and not 0 <= order.min() <= order.max() < n):
+        raise ValueError(f"order must hold {n} indices into X")
+    return order
 
 
 def _tiny_problem(sizes: list[int], dtype: str, n: int) -> tuple[Params, np.ndarray, np.ndarray]:

@@ -26,6 +26,7 @@ from implementations.numba_jit import (
     _blas_single_threaded,
     _Buffers,
     _flatten,
+    _order,
     _read_only,
     _tiny_problem,
     _unflatten,
@@ -125,7 +126,7 @@ def train_epoch(
     Y = np.ascontiguousarray(Y, dtype)
     buf = _SplitBuffers(params.sizes, min(batch_size, len(X)), dtype)
     theta = _flatten(params)
-    order = np.empty(0, np.int64) if order is None else np.asarray(order, np.int64)
+    order = _order(order, len(X))
     with _blas_single_threaded():
         _train_epoch(
             theta, buf.grads, buf.sizes, buf.w_off, buf.b_off, X, Y, order, batch_size, float(eta),

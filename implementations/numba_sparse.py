@@ -29,28 +29,38 @@ the reference counting of the array views they pass: 7-9% of a batch-1 epoch, 5%
 batch 10, nothing at batch 100 (one core, both dtypes, 21 and 7 alternating epochs in one
 process; results bit for bit the same).
 
-What limits it now (measured on one core of a 2-core AMD EPYC, full MNIST, float32):
-the two first-layer loops, about 10 cycles (forward) and 15 (gradient) per non-zero
-pixel against about 2 for the multiply-adds alone; it is the set-up per pass, not
-memory (rows held in L1 were only 15% faster). Then the sigmoid's exp, a libm call per
-unit and example (no SVML here), about 20 cycles each. Epochs: batch 100, 115 ms
-against 157 for ``numba``; batch 1, 166 against 297; batch 10, even (219 and 224), where
-the dense layers' short loops and the book-keeping of touched rows cost as much again.
+What limits it now (``scripts/limits.py`` on one core of a 2-core AMD EPYC, full MNIST,
+``results/reference/limits-1core-1.json`` and ``-2.json``): the two first-layer loops, 9-15
+cycles (forward) and 13-24 (gradient) per index entry, 2.5-5x what their multiply-adds and
+loads need; it is the set-up per pass, not memory (rows held in L1 cut only 7-34% of the
+time). Then the sigmoid's exp, a libm call per unit and example (no SVML here), about 9
+cycles each in float32 and 15 in float64. Against ``numba`` (``results/reference/goals.json``
+and ``goals-repeat.json``, medians of full-MNIST epochs, 3,000 images at batch 1) an epoch
+takes 0.6-0.8x as long at batch 100 and 0.3-0.6x at batch 1; batch 10, where the dense
+layers' loops are short and touched rows are tracked, gains least and least reliably
+(0.5-1.5x). docs/performance.md says what limits each goal.
 
 Threads: with more than one Numba thread (``numba.get_num_threads()``), a mini-batch of
 at least ``_MIN_PARALLEL_BATCH`` examples is split into one contiguous slice per thread
 (``prange``); each slice writes its own gradient buffer, and the buffers are summed in
 slice order, each thread summing and applying its own chunk of the parameters
-(``_parallel_apply``), so results are deterministic for a given thread count. There is
-no BLAS here: every product is a loop in this file. Measured on two cores against one
-(full MNIST, batch 100, best of two side-by-side runs of five epochs, quiet machine):
-float64 91 ms an epoch against 168, float32 68 against 106. Summing the two buffers in a
-loop over entries with an inner loop over slices had cost 47 ms an epoch in float64 (it
-does not vectorise); slice by slice it costs 5. Smaller batches are not split (the
-per-batch start and the sum of the buffers cost more than the split saves).
+(``_parallel_apply``), so results are deterministic for a given thread count. A shorter
+batch (an epoch's short last batch, say) is not split, as the per-batch start and the sum
+of the buffers would cost more than the split saves: it goes whole to one slice. The
+slices' activations and errors share one scratch buffer, sized for the widest slice of
+either path and viewed batch by batch (``_scratch``). There is no BLAS here: every product
+is a loop in this file. On two cores the split part, the gradients, took 65 ms (float32)
+and 107 ms (float64) an epoch against 126-141 and 184-188 on one, and the summed update 3
+and 7 ms (full MNIST, batch 100, ``results/reference/limits-2threads.json`` against the
+one-core files above); whole epochs at batch 100 on two threads took 0.71-0.96x of one
+thread's in the goals files. The buffers are summed slice by slice: a loop over slices
+inside the loop over entries does not vectorise and had cost more than the split saved
+(docs/performance.md, goal 6).
 
-Float64 results match the reference to about 1e-15 (rtol 1e-10, like every kernel):
-only the order of the sums differs.
+Float64 results match the reference within rtol 1e-10, like every kernel: only the order
+of the sums differs. Over every batch-remainder path, in order and shuffled, at 1, 2, 4
+and 8 threads (tests/test_numba_scratch.py), the worst relative error was 1.7e-15 after
+one epoch and 4.8e-15 for a gradient, the same at every thread count.
 """
 
 from __future__ import annotations
@@ -457,8 +467,8 @@ def _reduce_slices(grads, lo, hi):
     """Set grads[0, lo:hi] = grads[0] + grads[1] + ... there, summed in that order. (Numba JIT-compiled)
 
     Slice by slice, so each pass is one contiguous loop that vectorises; the loop over
-    slices inside the loop over entries did not (measured, two slices, float64: the update
-    took 47 ms an epoch against 8 with one slice).
+    slices inside the loop over entries did not, and cost more than the split saved
+    (docs/performance.md, goal 6).
     """
     g0 = grads[0, lo:hi]
     for t in range(1, grads.shape[0]):
@@ -518,16 +528,33 @@ def _parallel_apply(theta, grads, step):
         _step(theta, grads[0], lo, hi, step)
 
 
+@njit(cache=True)
+def _scratch(flat, n_slices, n_acts, m):
+    """Return the start of flat viewed as (n_slices, n_acts, m'), m' = m rounded up to a multiple of 4.
+    (Numba JIT-compiled)
+
+    Each batch views the scratch for its own slice width, so one buffer serves every path
+    (split or whole, full or short last batch) and a narrow slice does no work on columns
+    it does not use. The kernels index without bounds checks; reshape does check the size,
+    so a buffer too short for the batch raises ValueError here, once per batch, instead of
+    being written past its end.
+    """
+    columns = (m + 3) // 4 * 4
+    return flat[: n_slices * n_acts * columns].reshape((n_slices, n_acts, columns))
+
+
 @njit(parallel=True, cache=True)
 def _parallel_gradient(theta, grads, marks, rows, net, index, Y, order, start, m, At, Dt):
     """Write into grads[t] the gradient of slice t of the m-example batch, one slice per thread,
-    every row of w^1T included. (Numba JIT-compiled)"""
+    every row of w^1T included; At and Dt are flat scratch (see _scratch). (Numba JIT-compiled)"""
     n_slices = grads.shape[0]
     size = (m + n_slices - 1) // n_slices
+    n_acts = net[4][-1]
+    At_s, Dt_s = _scratch(At, n_slices, n_acts, size), _scratch(Dt, n_slices, n_acts, size)
     for t in prange(n_slices):
         lo = min(t * size, m)
         hi = min(lo + size, m)
-        At_t, Dt_t = At[t], Dt[t]
+        At_t, Dt_t = At_s[t], Dt_s[t]
         _slice_gradient(theta, grads[t], marks[t], rows[t], net, index, Y, order, start, lo, hi, At_t, Dt_t, True)
 
 
@@ -563,12 +590,13 @@ def _sgd_one(theta, net, index, Y, i, acts, deltas, step):
 def _train_epoch(theta, grads, marks, rows, net, index, Y, order, batch_size, eta, At, Dt, a, d, thresholds):
     """Run one epoch of mini-batch SGD on theta in place; order is empty for in-order batches. (Numba JIT-compiled)
 
-    At and Dt hold one slice's scratch per thread (see _slice_gradient), a and d one example's;
-    thresholds is (_MIN_PARALLEL_BATCH, _ALL_ROWS_BATCH).
+    At and Dt are flat scratch for every slice of a batch (see _scratch and _Run), a and d one
+    example's; thresholds is (_MIN_PARALLEL_BATCH, _ALL_ROWS_BATCH).
     """
     min_parallel_batch, all_rows_batch = thresholds
     n = Y.shape[0]
     n_slices = grads.shape[0]
+    n_acts = net[4][-1]
     step = np.empty(1, theta.dtype)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
@@ -580,8 +608,9 @@ def _train_epoch(theta, grads, marks, rows, net, index, Y, order, batch_size, et
             _parallel_apply(theta, grads, step[0])
         else:
             all_rows = m >= all_rows_batch
+            At_0, Dt_0 = _scratch(At, 1, n_acts, m)[0], _scratch(Dt, 1, n_acts, m)[0]
             count = _slice_gradient(
-                theta, grads[0], marks[0], rows[0], net, index, Y, order, start, 0, m, At[0], Dt[0], all_rows
+                theta, grads[0], marks[0], rows[0], net, index, Y, order, start, 0, m, At_0, Dt_0, all_rows
             )
             _apply(theta, grads[:1], marks[0], rows[0], -1 if all_rows else count, net, step[0])
 
@@ -589,6 +618,11 @@ def _train_epoch(theta, grads, marks, rows, net, index, Y, order, batch_size, et
 # ---------------------------------------------------------------------------------------
 # Public interface
 # ---------------------------------------------------------------------------------------
+
+
+def _columns(m: int) -> int:
+    """Return the scratch columns of a slice of m examples: m rounded up to a multiple of 4, as _scratch views it."""
+    return (m + 3) // 4 * 4
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -614,13 +648,19 @@ class _Run:
         self.Y = _read_only(np.ascontiguousarray(Y, dtype))
         m = max(1, min(m, len(X)))
         n_slices = min(numba.get_num_threads(), m) if m >= _MIN_PARALLEL_BATCH else 1
-        columns = (-(-m // n_slices) + 3) // 4 * 4  # a slice's examples, rounded up to a multiple of 4
-        n_acts = int(layout.act_off[-1])
+        self.n_acts = n_acts = int(layout.act_off[-1])
         self.grads = np.zeros((n_slices, layout.size), dtype)
         self.marks = np.zeros((n_slices, sizes[0] + _BLOCK), np.uint8)
         self.rows = np.zeros((n_slices, sizes[0] + _BLOCK), np.int64)
-        self.At = np.zeros((n_slices, n_acts, columns), dtype)
-        self.Dt = np.zeros((n_slices, n_acts, columns), dtype)
+        # Scratch for the widest batch of up to m examples on either path (_scratch views it per batch).
+        # A split batch takes n_slices slices of ceil(m / n_slices) columns. A batch too short to split,
+        # such as an epoch's short last batch, goes whole to one slice: up to _MIN_PARALLEL_BATCH - 1
+        # columns, more than a split slice (at batch 100, 52 columns on two threads, 28 on four).
+        # Sized for the split alone, that batch once ran past the buffer's end, silently.
+        whole = m if n_slices == 1 else _MIN_PARALLEL_BATCH - 1
+        split = n_slices * _columns(-(-m // n_slices)) if n_slices > 1 else 0
+        self.At = np.zeros(n_acts * max(_columns(whole), split), dtype)
+        self.Dt = np.zeros_like(self.At)
         self.a = np.zeros(n_acts, dtype)
         self.d = np.zeros(n_acts, dtype)
 
@@ -637,7 +677,7 @@ class _Run:
         all_rows = n >= _ALL_ROWS_BATCH
         count = _slice_gradient(
             self.theta, self.grads[0], self.marks[0], self.rows[0], self.net, self.index, self.Y, order, 0, 0, n,
-            self.At[0], self.Dt[0], all_rows,
+            _scratch(self.At, 1, self.n_acts, n)[0], _scratch(self.Dt, 1, self.n_acts, n)[0], all_rows,
         )  # fmt: skip
         return self.grads, -1 if all_rows else count
 

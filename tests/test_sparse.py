@@ -5,7 +5,9 @@ hold it to the shared rules. Here: inputs whose density varies row by row (all-z
 rows, rows with fewer non-zeros than a block, dense rows), both ways of applying the
 w^1 gradient (tracked rows below ``_ALL_ROWS_BATCH``, all rows above), the index that
 ``prepare`` keeps and when it must not be used, the per-example path touching only
-the rows of non-zero pixels, and the split over threads.
+the rows of non-zero pixels, the split over threads, and a scratch buffer too short for a
+batch, which is refused rather than overrun. tests/test_numba_scratch.py runs every
+batch-remainder path at 1, 2, 4 and 8 threads.
 """
 
 from __future__ import annotations
@@ -185,6 +187,21 @@ def test_split_over_threads_matches_one_thread_and_is_deterministic():
     assert max_rel_error(two[0], one) <= 1e-13  # the same sums, split in two
     assert max_rel_error(two[0], reference_epoch(params, X, Y, 100, order)) <= RTOL64
     assert max_rel_error(grads, vectorized.gradients(params, X, Y)) <= RTOL64
+
+
+def test_scratch_too_short_for_a_batch_is_refused_not_overrun():
+    """The kernels index without bounds checks; each batch's view of the scratch checks its size."""
+    sizes = [784, 30, 10]
+    params = init_params(sizes, seed=26)
+    X, Y = sparse_batch(sizes, 40, seed=27)
+    run = numba_sparse._Run(params, X, Y, 40)
+    order = numba_sparse._read_only(np.empty(0, np.int64))
+    thresholds = (numba_sparse._MIN_PARALLEL_BATCH, numba_sparse._ALL_ROWS_BATCH)
+    with pytest.raises(ValueError):
+        numba_sparse._train_epoch(
+            run.theta, run.grads, run.marks, run.rows, run.net, run.index, run.Y, order, 40, 3.0,
+            run.At[:-1], run.Dt[:-1], run.a, run.d, thresholds,
+        )  # fmt: skip
 
 
 def test_bad_shapes_are_refused():
