@@ -2,17 +2,23 @@
 
 It is what a student runs after filling in ``backprop``. It compares the kernel's
 gradients with the reference's on several small networks (depth 2 to 4, odd widths,
-and one with MNIST's 784 inputs and 10 outputs), with central finite differences and
-at batch size 1, then checks SGD epochs (in order, with a short last batch, and
-shuffled at batch size 1) and float32 where the kernel supports it. It stops at the
-first disagreement, names the first wrong array in the order backprop computes them
-(the output layer's biases first, where a wrong delta shows first), and says what
-the mistake looks like when it fits a known one: transposed, wrong sign, averaged
-instead of summed, biases not summed over the batch, the sigmoid-derivative factor
-missing, off by a constant factor.
+and one with MNIST's 784 inputs and 10 outputs) at a batch of 7, on the MNIST-shaped
+network at the batch sizes people train with (10, 64, 100, 128), with central finite
+differences and at batch size 1. Then it checks SGD epochs: in batches of 5 (in order,
+and with a short last batch), shuffled at batch size 1, at each of those training batch
+sizes with a short last batch (2 batches and 7 examples), and shuffled in batches of 100;
+then float32 where the kernel supports it. It stops at the first disagreement, names the
+first wrong array in the order backprop computes them (the output layer's biases first,
+where a wrong delta shows first), and says what the mistake looks like when it fits a
+known one: transposed, wrong sign, averaged instead of summed, biases not summed over
+the batch, the sigmoid-derivative factor missing, off by a constant factor.
 
-Speed is measured only once the kernel passes, by the harness (:func:`speed`, through
-:func:`bench.measure.execute`, parity checked first), never by a timer of its own.
+The last step, the speed step (:func:`add_speed`), runs only once every other step
+passed: the harness times one MNIST epoch of the kernel beside the built-in kernels
+(:func:`speed`, through :func:`bench.measure.execute`, parity checked first), never a
+timer of its own. The kernel's own outcome there is judged like any other step: unless
+the harness recorded it "ok" (parity-failed, error, mismatch, ...) the step and the
+verdict are FAIL. Built-in kernels that fail there are only left out of the comparison.
 Nothing here prints: :mod:`bench.cli.check` does.
 """
 
@@ -42,6 +48,14 @@ BATCH = 7
 # Central differences cost two forward passes per parameter: a small network (39 parameters).
 FD_SIZES, FD_EXAMPLES = [5, 4, 3], 3
 EPOCH_SIZES = [11, 7, 3]
+# The batch sizes people train with (the book's 10, the harness's 100, powers of two): a
+# kernel may take another path for large batches (blocks, threads, buffers sized by the batch).
+TRAINING_BATCHES = (10, 64, 100, 128)
+# The short last batch of the epochs at those sizes, after two full batches.
+SHORT_BATCH = 7
+# The shuffled epoch in training-sized batches uses the harness's default batch size.
+SHUFFLED_BATCH = 100
+SPEED_LABEL = "speed, one MNIST epoch"
 ETA = 3.0
 # A mistake's explanation must fit to this relative error; the alternatives differ by O(1).
 DIAGNOSIS_RTOL = 1e-6
@@ -291,11 +305,14 @@ def _epoch(
     batch_size: int,
     shuffled: bool,
     seed: int,
-    hint: str = "",
+    hint: str | Callable[[], str] = "",
     dtype: str = "float64",
     rtol: float | None = None,
 ) -> str:
-    """Return the error of one SGD epoch's update against the reference's; raise _Failure naming the array."""
+    """Return the error of one SGD epoch's update against the reference's; raise _Failure naming the array.
+
+    ``hint`` is added to a disagreement's message; a callable one is called only then.
+    """
     sizes = EPOCH_SIZES if dtype == "float64" else NETWORKS[-1]
     params = init_params(sizes, seed, dtype)
     X, Y = _batch(sizes, n, seed, dtype)
@@ -313,7 +330,7 @@ def _epoch(
     try:
         worst = _compare(impl, update_of(stepped, params), update_of(reference, params64), sizes, where, rtol, None)
     except _Failure as failure:
-        raise _Failure(f"{failure}{hint}") from None
+        raise _Failure(f"{failure}{hint() if callable(hint) else hint}") from None
     return f"max error {worst:.1e}"
 
 
@@ -380,6 +397,30 @@ _SHORT_BATCH_HINT = (
 _ORDER_HINT = "; the in-order epochs agree, so batch size 1 or the shuffled order (X[order]) is handled wrongly"
 
 
+def _training_batch_hint(impl: implementations.Implementation, batch_size: int, seed: int) -> Callable[[], str]:
+    """Return the hint of a failed epoch in training-sized batches: whether its full batches or its short one is wrong.
+
+    It runs the same epoch without the short batch, so it costs nothing unless the epoch failed.
+    """
+
+    def hint() -> str:
+        n = 2 * batch_size
+        try:
+            _epoch(impl, n, batch_size, False, seed)
+        except _Failure:
+            return (
+                f"; the epoch of {n} examples (no short batch) disagrees too, while the gradients at a batch "
+                f"of {batch_size} and the epochs in batches of 5 agree, so full batches of {batch_size} "
+                "are updated wrongly"
+            )
+        return (
+            f"; the epoch of {n} examples (no short batch) agrees, so the short last batch is handled wrongly "
+            "at this batch size (its step divides by its own length)"
+        )
+
+    return hint
+
+
 def _plan(impl: implementations.Implementation, seed: int) -> list[tuple[str, Callable[[], str]]]:
     """Return every (label, step) of the check, in order: each step returns its figure or raises _Failure."""
     steps: list[tuple[str, Callable[[], str]]] = [
@@ -388,6 +429,13 @@ def _plan(impl: implementations.Implementation, seed: int) -> list[tuple[str, Ca
             lambda sizes=sizes: _gradients(impl, sizes, BATCH, seed, "float64"),
         )
         for sizes in NETWORKS
+    ]
+    steps += [
+        (
+            f"gradients, sizes {NETWORKS[-1]}, batch of {n}",
+            lambda n=n: _gradients(impl, NETWORKS[-1], n, seed, "float64"),
+        )
+        for n in TRAINING_BATCHES
     ]
     steps += [
         (f"finite differences, sizes {FD_SIZES}", lambda: _finite_differences(impl, seed)),
@@ -402,6 +450,17 @@ def _plan(impl: implementations.Implementation, seed: int) -> list[tuple[str, Ca
             lambda: _epoch(impl, 9, 1, True, seed, hint=_ORDER_HINT),
         ),
     ]
+    for b in TRAINING_BATCHES:
+        n = 2 * b + SHORT_BATCH
+        steps.append(
+            (
+                f"SGD epoch, {_epoch_words(n, b, False)}",
+                lambda n=n, b=b: _epoch(impl, n, b, False, seed, hint=_training_batch_hint(impl, b, seed)),
+            )
+        )
+    b, n = SHUFFLED_BATCH, 2 * SHUFFLED_BATCH + SHORT_BATCH
+    hint = "; the same epoch in order agrees, so the shuffled order (X[order]) is handled wrongly"
+    steps.append((f"SGD epoch, {_epoch_words(n, b, True)}", lambda: _epoch(impl, n, b, True, seed, hint=hint)))
     return steps
 
 
@@ -446,6 +505,36 @@ def _run(result: CheckResult, label: str, step: Callable[[], str]) -> bool:
     return True
 
 
+def add_speed(
+    result: CheckResult,
+    spec: str,
+    train_limit: int | None = None,
+    seed: int = 1,
+    threads: int | None = None,
+    reporter: Reporter | None = None,
+    measure: bool = True,
+) -> None:
+    """Add the speed step to ``result``: the harness times one MNIST epoch; FAIL unless the kernel's entry is "ok".
+
+    After a failed step nothing is added (a wrong kernel is not timed); with ``measure``
+    False (``--no-speed``) the step is recorded as skipped. A FAIL here makes the verdict FAIL.
+    """
+    if not result.passed:
+        return
+    if not measure:
+        result.steps.append(Step(SPEED_LABEL, "skipped", "--no-speed"))
+        return
+    timing = speed(spec, result.name, train_limit, seed, threads, reporter)
+    _run(result, SPEED_LABEL, lambda: _judge_speed(timing))
+
+
+def _judge_speed(timing: Speed) -> str:
+    """Return the speed line when the harness timed the kernel; raise _Failure with its status and message otherwise."""
+    if timing.name not in timing.seconds:
+        raise _Failure(f"the harness's MNIST run: {timing.problem or 'no time recorded'}")
+    return speed_line(timing)
+
+
 @dataclass
 class Speed:
     """One epoch's seconds on MNIST for the kernel and every built-in kernel, as the harness timed them."""
@@ -479,6 +568,7 @@ def speed(
         if entry["status"] == "ok" and entry["epoch_seconds"]:
             seconds[name if mine else entry["name"]] = entry["epoch_seconds"][0]
         elif mine:
+            # Any status but "ok" (parity-failed, error, crashed, timeout, diverged, mismatch) is the kernel's own.
             problem = f"{entry['status']}: {entry.get('message') or ''}".strip(": ")
     return Speed(name=name, n_train=document["n_train"], seconds=seconds, problem=problem)
 

@@ -1,5 +1,9 @@
 """``backprop-bench check``: planted mistakes named and diagnosed, and bad user code as one clear line.
 
+Any step that disagrees fails the whole check with exit status 1, the speed step included:
+its harness run is faked here (a run document whose kernel entry is not ``ok``), so the
+verdict logic is tested without workers; one test runs the real speed step on 300 images.
+
 The run-based bad-input cases share one ``backprop-bench run`` of the four broken
 kernels (a run per case would cost a minute of worker start-ups); each case still has
 its own test.
@@ -15,12 +19,13 @@ from pathlib import Path
 
 import pytest
 
+import bench.check
 import implementations
-from bench.check import Case, Speed, check_kernel, diagnose, speed_line
+from bench.check import SPEED_LABEL, Case, Speed, check_kernel, diagnose, speed_line
 from bench.cli import main
 from implementations.core import init_params
 from tests.conftest import random_batch, run_cli
-from tests.test_user_kernels import DATA, SMALL, isolated_registry, registry  # noqa: F401 (the autouse fixture)
+from tests.test_user_kernels import DATA, EXAMPLES, SMALL, isolated_registry, registry  # noqa: F401 (the autouse fixture)
 
 # --- the six planted mistakes ----------------------------------------------------------------
 
@@ -87,6 +92,131 @@ def test_check_says_when_only_the_short_last_batch_is_wrong(tmp_path, capsys):
     status, out, _ = run_cli(capsys, "check", str(kernel), "--no-speed")
     assert status == 1
     assert "23 examples in batches of 5, the last of 3" in out and "the short last batch is handled wrongly" in out
+
+
+def test_check_fails_a_kernel_wrong_only_for_large_batches(capsys):
+    status, out, err = run_cli(capsys, "check", str(DATA / "mistake_large_batch.py"), "--no-speed")
+    assert status == 1, out + err
+    verdict = out.strip().splitlines()[-1]
+    where = "weights[0] (layer 1: 784 -> 15), sizes [784, 15, 10], batch of 64"
+    assert verdict == f"FAIL mistake-large-batch: {where}: off by a constant factor 1.01", verdict
+    assert "  ok   gradients, sizes [784, 15, 10], batch of 10:" in out and err == ""
+
+
+# train_epoch written out, with the divisor of its step at a training-sized batch of 64 planted wrong.
+LARGE_BATCH_EPOCH = """\
+from implementations.core import batches, predict
+from implementations.vectorized import gradients
+
+def train_epoch(params, X, Y, batch_size, eta, order=None):
+    params = params.copy()
+    for idx in batches(len(X), batch_size, order):
+        m = len(X[idx])
+        nabla = gradients(params, X[idx], Y[idx])
+        for p, g in zip(params.arrays(), nabla.arrays()):
+            p -= eta / ({divisor}) * g
+    return params
+"""
+
+
+@pytest.mark.parametrize(
+    ("divisor", "hint"),
+    [
+        ("batch_size if batch_size >= 40 else m", "the short last batch is handled wrongly at this batch size"),
+        ("m + 1 if m >= 40 else m", "full batches of 64 are updated wrongly"),
+    ],
+    ids=["short-batch", "full-batches"],
+)
+def test_check_says_whether_full_or_short_training_batches_are_wrong(tmp_path, capsys, divisor, hint):
+    kernel = tmp_path / "large_batch_epoch.py"
+    kernel.write_text(LARGE_BATCH_EPOCH.format(divisor=divisor))
+    status, out, _ = run_cli(capsys, "check", str(kernel), "--no-speed")
+    verdict = out.strip().splitlines()[-1]
+    assert status == 1 and "the update of one SGD epoch, 135 examples in batches of 64, the last of 7" in verdict
+    assert hint in verdict, verdict
+
+
+MY_KERNEL = str(EXAMPLES / "my_kernel.py")
+
+
+def test_the_example_kernel_passes_every_step(capsys):
+    status, out, err = run_cli(capsys, "check", MY_KERNEL, "--no-speed")
+    assert status == 0 and err == "", out + err
+    lines = out.strip().splitlines()
+    for batch in (10, 64, 100, 128):
+        assert f"  ok   gradients, sizes [784, 15, 10], batch of {batch}: " in out
+        assert f"examples in batches of {batch}, the last of 7: max error" in out
+    assert "  ok   SGD epoch, 207 examples in batches of 100, the last of 7, shuffled: " in out
+    assert lines[-2] == f"  skipped {SPEED_LABEL}: --no-speed"
+    assert lines[-1] == "PASS my-kernel: agrees with the float64 reference in all 20 checks"
+
+
+def test_the_speed_step_times_a_passing_kernel_through_the_harness(capsys, monkeypatch):
+    # Two built-ins beside it keep the workers few (as the examples' README test does).
+    monkeypatch.setattr(implementations, "builtin", lambda: ["loop", "vectorized"])
+    status, out, err = run_cli(capsys, "check", MY_KERNEL, "--train-limit", "300")
+    assert status == 0, out + err
+    lines = out.strip().splitlines()
+    assert lines[-2].startswith(f"  ok   {SPEED_LABEL}: ") and "s/epoch on 300 MNIST images: " in lines[-2]
+    assert "x the loop, " in lines[-2] and "x vectorized" in lines[-2], lines[-2]
+    assert lines[-1].startswith("PASS my-kernel: ")
+
+
+def fake_execute(entries: dict[str, tuple[str, str]], seen: list[list[str]]):
+    """Return a stand-in for the harness's execute: its run document has these {name: (status, message)} entries."""
+
+    def execute(config, out, reporter):
+        seen.append(config.impls)
+        listed = [
+            {"name": name, "status": status, "message": message, "epoch_seconds": [0.2] if status == "ok" else []}
+            for name, (status, message) in entries.items()
+        ]
+        failed = any(entry["status"] != "ok" for entry in listed)
+        return {"n_train": 300, "implementations": listed}, int(failed)
+
+    return execute
+
+
+@pytest.mark.parametrize(
+    ("status", "entry_name"),
+    [
+        ("mismatch", "my-kernel"),
+        ("parity-failed", "my-kernel"),
+        ("error", "my-kernel"),
+        ("diverged", "my-kernel"),
+        ("crashed", MY_KERNEL),  # a worker that died before naming its kernel leaves the spec as its name
+        ("timeout", MY_KERNEL),
+    ],
+)
+def test_a_kernel_whose_timed_epoch_is_not_ok_fails_the_check(capsys, monkeypatch, status, entry_name):
+    message = "epoch 1's parameters depart from the reference's by 1.0e-02"
+    seen: list[list[str]] = []
+    entries = {entry_name: (status, message), "loop": ("ok", ""), "vectorized": ("ok", "")}
+    monkeypatch.setattr("bench.check.execute", fake_execute(entries, seen))
+    monkeypatch.setattr(implementations, "builtin", lambda: ["loop", "vectorized"])
+    code, out, err = run_cli(capsys, "check", MY_KERNEL, "--train-limit", "300")
+    assert seen == [[MY_KERNEL, "loop", "vectorized"]]
+    assert code == 1, out + err
+    lines = out.strip().splitlines()
+    assert lines[-2] == f"  FAIL {SPEED_LABEL}"
+    assert lines[-1] == f"FAIL my-kernel: the harness's MNIST run: {status}: {message}", lines[-1]
+
+
+def test_built_in_kernels_failing_in_the_speed_run_are_only_left_out(capsys, monkeypatch):
+    entries = {"my-kernel": ("ok", ""), "loop": ("crashed", "killed by SIGKILL"), "vectorized": ("ok", "")}
+    monkeypatch.setattr("bench.check.execute", fake_execute(entries, []))
+    monkeypatch.setattr(implementations, "builtin", lambda: ["loop", "vectorized"])
+    code, out, err = run_cli(capsys, "check", MY_KERNEL, "--train-limit", "300")
+    assert code == 0, out + err
+    speed = out.strip().splitlines()[-2]
+    assert speed == f"  ok   {SPEED_LABEL}: 0.2 s/epoch on 300 MNIST images: 1x vectorized (the fastest built-in)"
+
+
+def test_the_speed_step_is_not_run_after_a_failed_step(monkeypatch):
+    monkeypatch.setattr("bench.check.execute", lambda *args: pytest.fail("a wrong kernel was timed"))
+    result = check_kernel(str(DATA / "mistake_large_batch.py"))
+    bench.check.add_speed(result, str(DATA / "mistake_large_batch.py"))
+    assert result.steps[-1].status == "FAIL" and SPEED_LABEL not in [step.label for step in result.steps]
 
 
 def test_check_passes_a_built_in_kernel_by_name(capsys):
