@@ -39,9 +39,9 @@ from dataclasses import replace
 import implementations
 from bench.config import RunConfig
 from bench.data import load_dataset, resolve_data_dir, synthetic_name
-from bench.errors import DataError
+from bench.errors import BenchError, DataError
 from bench.flops import epoch_flops, sparse_epoch_flops
-from bench.harness import SilentReporter
+from bench.harness import FD_RTOL, SilentReporter, reference_check
 from bench.machine import blas_info, machine_info, numba_info, pinned_threads
 from bench.results import GOALS_KIND, SCHEMA
 from bench.roof import measure_roof
@@ -176,9 +176,17 @@ def dataset_points(dtype: str, rounds: int, progress: Callable[[str], None]) -> 
 def measure(
     threads: list[int], dtypes: list[str], rounds: int, progress: Callable[[str], None], density: bool = True
 ) -> dict:
-    """Return the goals document: per setting the roof and every kernel's epoch times; the density sweep."""
+    """Return the goals document: per setting the roof and every kernel's epoch times; the density sweep.
+
+    First the reference is checked against central finite differences, as ``run`` does;
+    raises BenchError when it fails (every figure would be checked against a wrong oracle).
+    """
+    fd_error = reference_check(seed=1)
+    if not fd_error <= FD_RTOL:
+        raise BenchError(f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})")
     n_train = len(load_dataset("mnist").train_images)
     document = {"schema": SCHEMA, "kind": GOALS_KIND, "rounds": rounds, "sizes": SIZES, "n_train": n_train}
+    document["reference_check"] = {"finite_difference_max_rel_error": fd_error, "rtol": FD_RTOL}
     document["settings"] = [_setting(t, dtype, rounds, n_train, progress) for t in threads for dtype in dtypes]
     document["density"] = [p for dtype in dtypes for p in density_sweep(dtype, rounds, progress)] if density else []
     document["datasets"] = [p for dtype in dtypes for p in dataset_points(dtype, rounds, progress)] if density else []

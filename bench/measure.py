@@ -29,6 +29,7 @@ from bench.machine import machine_info, pinned_threads
 from bench.results import RUN_KIND, SWEEP_KIND, envelope, now, write_atomic
 from bench.roof import measure_roof, measure_scipy_roof
 from bench.spawn import run_in_worker, usable_cpus
+from bench.verify import ensure_reference
 
 
 def default_out_path(prefix: str = "run") -> Path:
@@ -133,7 +134,7 @@ def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> d
     }
 
 
-FINISHED = ("ok", "parity-failed", "error", "diverged", "crashed", "timeout")
+FINISHED = ("ok", "parity-failed", "mismatch", "error", "diverged", "crashed", "timeout")
 
 
 def stamp(document: dict, config) -> float:
@@ -213,6 +214,9 @@ def execute(
             document["implementations"].append(KernelResult(spec, "parity-failed", message).to_json())
         write_atomic(out, document)
         return document, EXIT_FAILED
+    # Once, outside every timing and before any worker: the reference's trajectory that each
+    # timed epoch is checked against (loaded from the cache when an earlier run made it).
+    document["reference_trajectory"] = ensure_reference(config, data).to_json()
     results = {spec: kept.get(spec, KernelResult(spec, "pending").to_json()) for spec in config.impls}
     document["implementations"] = list(results.values())
     write_atomic(out, document)
@@ -278,6 +282,7 @@ def execute_sweep(config: SweepConfig, out: Path, reporter=None, data: Dataset |
             "implementations": [],
         }
         document["points"].append(point)
+        point["reference_trajectory"] = ensure_reference(run_config, data).to_json()
         point_reporter = _PointReporter(reporter, f"batch {batch_size}, width {width}")
         for spec in config.impls:
             point["implementations"].append(run_in_worker(spec, run_config, point_reporter).to_json())

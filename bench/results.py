@@ -32,7 +32,7 @@ GOALS_KIND = "backprop-bench goals"
 PYTEST_KIND = "pytest-benchmark"
 # Which list holds the entries of each of our kinds.
 _ENTRIES = {RUN_KIND: "implementations", SWEEP_KIND: "points", GOALS_KIND: "settings"}
-STATUSES = ("ok", "parity-failed", "error", "diverged", "crashed", "timeout", "interrupted", "pending")
+STATUSES = ("ok", "parity-failed", "mismatch", "error", "diverged", "crashed", "timeout", "interrupted", "pending")
 
 
 def now() -> str:

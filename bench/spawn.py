@@ -26,6 +26,7 @@ from dataclasses import asdict
 
 from bench.config import RunConfig
 from bench.harness import KernelResult, Reporter
+from bench.verify import ensure_reference
 from bench.worker import EVENTS_FD_VARIABLE
 
 # Thread-pool sizes read at import by BLAS, OpenMP (PyTorch), Numba; XLA's is below.
@@ -120,10 +121,15 @@ def _kill(proc: subprocess.Popen) -> None:
 
 
 def run_in_worker(spec: str, config: RunConfig, reporter: Reporter) -> KernelResult:
-    """Return the result of checking and timing the kernel ``spec`` in a fresh worker process."""
+    """Return the result of checking and timing the kernel ``spec`` in a fresh worker process.
+
+    The reference's trajectory for the workload is made here first, if no earlier call
+    cached it, so that no worker computes it (bench.verify): the worker loads it.
+    """
     result = KernelResult(name=spec, dtype=config.dtype)
     reporter.kernel_started(spec, config.epochs)
     try:
+        ensure_reference(config)
         return _run(spec, config, reporter, result)
     finally:
         reporter.kernel_done(result)

@@ -126,3 +126,12 @@ def test_a_data_set_not_found_is_kept_with_the_reason_and_not_timed(monkeypatch)
         "skipped": "fashion-mnist IDX files not found in data/fashion-mnist",
         "epochs": {},
     }
+
+
+def test_goals_refuse_to_measure_against_a_reference_that_fails_finite_differences(monkeypatch):
+    from bench import goals
+    from bench.errors import BenchError
+
+    monkeypatch.setattr(goals, "reference_check", lambda seed: 1e-3)
+    with pytest.raises(BenchError, match="finite-difference check"):
+        goals.measure([1], ["float64"], 1, lambda text: None)

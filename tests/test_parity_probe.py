@@ -87,6 +87,13 @@ def test_probe_has_full_batches_and_a_short_last_one():
     assert probe_size(120, 100) == 120  # never more than the training set
 
 
+def test_the_probes_short_batch_is_the_runs_own():
+    """The timed epochs' last batch takes its own path (numba-sparse: serial below 64 examples)."""
+    assert probe_size(3060, 100) % 100 == 3060 % 100 == 60
+    assert probe_size(3000, 64) == 2 * 64 + 3000 % 64
+    assert probe_size(253, 100) == 253
+
+
 def test_float32_tolerance_is_a_multiple_of_the_float32_references_own_error(mnist):
     config = RunConfig(impls=[], dtype="float32", train_limit=500)
     work = make_workload(config, mnist)

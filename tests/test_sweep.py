@@ -33,7 +33,7 @@ def test_tiny_sweep_then_report(tmp_path, capsys):
         entries = {e["name"]: e for e in point["implementations"]}
         assert set(entries) == {"loop", "vectorized"}
         for entry in entries.values():
-            assert entry["status"] == "ok" and entry["grad_max_rel_error"] <= 1e-10
+            assert entry["status"] == "ok" and entry["grad_max_rel_error"] <= entry["rtol"]
             assert len(entry["epoch_seconds"]) == 1
     report = tmp_path / "rep"
     assert run_cli(capsys, "report", str(out), "--out", str(report))[0] == 0

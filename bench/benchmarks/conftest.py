@@ -39,7 +39,7 @@ from bench import machine as bench_machine
 from bench.config import RunConfig
 from bench.data import load_dataset
 from bench.errors import BenchError
-from bench.harness import KernelResult, Workload, get_ready, make_workload
+from bench.harness import FD_RTOL, KernelResult, Workload, get_ready, make_workload, reference_check
 from bench.machine import pinned_threads, reset_peak_memory
 from bench.spawn import worker_env
 from implementations.core import predict as core_predict
@@ -276,14 +276,19 @@ def checked_kernel(dataset, settings):
     warm-up on the exact workload timed (its shape, batch size and order), ``prepare``
     timed, then the parity probe on the kernel's own train_epoch. A kernel that
     disagrees with the reference fails every benchmark that asks for it, so nothing
-    wrong is ever timed.
+    wrong is ever timed. The reference itself is first checked against central finite
+    differences, and the workload carries the reference's trajectory of one epoch, so
+    each benchmark can check what its timed call returned.
     """
     workloads: dict[str, tuple[RunConfig, Workload]] = {}
     outcomes: dict[tuple[str, str], Checked | str] = {}
+    fd_error = reference_check(SEED)
+    if not fd_error <= FD_RTOL:
+        pytest.fail(f"the reference failed its finite-difference check ({fd_error:.2e} > {FD_RTOL:.0e})", pytrace=False)
 
     def check(name: str, dtype: str) -> Checked:
         if dtype not in workloads:
-            config = RunConfig(impls=[], sizes=SIZES, seed=SEED, dtype=dtype, train_limit=settings.train_size)
+            config = RunConfig(impls=[], sizes=SIZES, seed=SEED, dtype=dtype, train_limit=settings.train_size, epochs=1)
             workloads[dtype] = config, make_workload(config, dataset)
         config, work = workloads[dtype]
         if (name, dtype) not in outcomes:

@@ -4,6 +4,8 @@ conftest.py parametrizes every benchmark over (implementation, dtype), and the
 gradients over batch sizes 10 and 100. Each benchmark asks ``checked_kernel``
 first, so a kernel is compiled (timed on its own, as ``compile_s``) and
 parity-checked against the float64 reference before anything of it is timed.
+Then the value the timed call returned (pytest-benchmark hands back the last
+round's) is itself checked against the reference: a wrong result fails the test.
 ``extra_info`` carries what belongs beside a time; the frame loader
 (:mod:`bench.frame`) reads it back.
 
@@ -12,9 +14,33 @@ Run with ``pytest --benchmark-only`` (see README); ``-k numba`` selects one kern
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 import implementations
 from bench.flops import epoch_flops, forward_flops, gradient_flops
+from bench.harness import FLOAT32_FACTOR
 from bench.machine import peak_memory_above
+from bench.verify import check_epoch, label_check
+
+
+def _check_gradients(checked, X, Y, nabla) -> None:
+    """Fail the test unless ``nabla`` agrees with the float64 reference's gradients on the same examples.
+
+    float64: the kernel's declared rtol (1e-10 at most). float32: FLOAT32_FACTOR times the
+    float32 reference's own error on these examples, as the probe judges it.
+    """
+    reference = implementations.get(implementations.REFERENCE)
+    params = checked.work.params0
+    truth = reference.gradients(params.astype("float64"), X.astype(np.float64), Y.astype(np.float64))
+    rtol = checked.result.rtol
+    if checked.config.dtype == "float32":
+        own = implementations.max_rel_error(reference.gradients(params, X, Y), truth)
+        slack = checked.impl.float32_slack[0] if checked.impl.float32_slack is not None else 1.0
+        rtol = FLOAT32_FACTOR * slack * max(own, float(np.finfo(np.float32).eps))
+    error = implementations.max_rel_error(nabla, truth)
+    if not error <= rtol:
+        pytest.fail(f"the timed gradients differ from the reference's by {error:.2e} (tolerance {rtol:.1e})")
 
 
 def _record(benchmark, checked, name: str, n: int, gflop: float, batch_size: int | None) -> None:
@@ -47,6 +73,7 @@ def test_gradients(benchmark, checked_kernel, impl_name, dtype, batch_size):
     benchmark.group = f"gradients batch={batch_size} {dtype}"
     nabla = benchmark(checked.impl.gradients, checked.work.params0, X, Y)
     assert nabla.dtype == checked.work.params0.dtype
+    _check_gradients(checked, X, Y, nabla)
     gflop = gradient_flops(checked.config.sizes, batch_size) / 1e9
     _record(benchmark, checked, "gradients", batch_size, gflop, batch_size)
 
@@ -66,6 +93,10 @@ def test_epoch(benchmark, checked_kernel, settings, impl_name, dtype):
         warmup_rounds=1,
     )
     assert params.is_finite()
+    labels = checked.impl.predict(params, work.X_test)
+    verdict = check_epoch(checked.impl, params, labels, 0, work.trajectory, work.X_test, work.y_test, dtype)
+    if verdict.problem is not None:
+        pytest.fail(f"the timed epoch: {verdict.problem}")
     _record(
         benchmark,
         checked,
@@ -74,7 +105,8 @@ def test_epoch(benchmark, checked_kernel, settings, impl_name, dtype):
         epoch_flops(config.sizes, len(work.X), config.batch_size) / 1e9,
         config.batch_size,
     )
-    benchmark.extra_info["accuracy"] = implementations.accuracy(checked.impl.predict(params, work.X_test), work.y_test)
+    benchmark.extra_info["accuracy"] = implementations.accuracy(labels, work.y_test)
+    benchmark.extra_info["epoch_error"] = verdict.error
 
 
 def test_predict(benchmark, checked_kernel, impl_name, dtype):
@@ -83,5 +115,8 @@ def test_predict(benchmark, checked_kernel, impl_name, dtype):
     benchmark.group = f"predict n={len(work.X_test)} {dtype}"
     labels = benchmark(checked.impl.predict, work.params0, work.X_test)
     assert labels.shape == (len(work.X_test),)
+    problem = label_check(work.params0, labels, work.X_test, dtype)[2]
+    if problem is not None:
+        pytest.fail(f"the timed predict: {problem}")
     gflop = forward_flops(checked.config.sizes, len(work.X_test)) / 1e9
     _record(benchmark, checked, "predict", len(work.X_test), gflop, None)
