@@ -15,7 +15,7 @@ the batch, the sigmoid-derivative factor missing, off by a constant factor.
 
 The last step, the speed step (:func:`add_speed`), runs only once every other step
 passed: the harness times one MNIST epoch of the kernel beside the built-in kernels
-(:func:`speed`, through :func:`bench.measure.execute`, parity checked first), never a
+(:func:`speed`, through :func:`bench.run.execute.execute`, parity checked first), never a
 timer of its own. The kernel's own outcome there is judged like any other step: unless
 the harness recorded it "ok" (parity-failed, error, mismatch, ...) the step and the
 verdict are FAIL. Built-in kernels that fail there are only left out of the comparison.
@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 
 import implementations
-from bench.config import RunConfig
-from bench.data import one_hot
-from bench.harness import FD_RTOL, Probe, Reporter, SilentReporter, tolerances, update_of
-from bench.measure import execute
+from bench.run.config import RunConfig
+from bench.run.data import one_hot
+from bench.run.execute import execute
+from bench.run.harness import FD_RTOL, Probe, Reporter, SilentReporter, tolerances, update_of
 from implementations.core import Params, batch_order, finite_difference_gradients, init_params, sigmoid
 from implementations.validate import KernelOutputError, backprop_order, display_path
 

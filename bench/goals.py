@@ -37,15 +37,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import implementations
-from bench.config import RunConfig
-from bench.data import load_dataset, resolve_data_dir, synthetic_name
 from bench.errors import BenchError, DataError
 from bench.flops import epoch_flops, sparse_epoch_flops
-from bench.harness import FD_RTOL, SilentReporter, reference_check
-from bench.machine import blas_info, machine_info, numba_info, pinned_threads
-from bench.results import GOALS_KIND, SCHEMA
-from bench.roof import measure_roof
-from bench.spawn import run_in_worker
+from bench.results.files import GOALS_KIND, SCHEMA
+from bench.run.config import RunConfig
+from bench.run.data import load_dataset, resolve_data_dir, synthetic_name
+from bench.run.harness import FD_RTOL, SilentReporter, reference_check
+from bench.run.machine import blas_info, machine_info, numba_info, pinned_threads
+from bench.run.parent import run_in_worker
+from bench.run.roof import measure_roof
 
 SIZES = [784, 30, 10]
 KERNELS = ("numba", "numba-sparse", "numba-parallel", "vectorized", "torch", "torch-compile", "jax")

@@ -92,7 +92,7 @@ REFERENCE = "vectorized"
 # Every float64 kernel computes the same sums, at most reordered by BLAS blocking, so
 # errors sit near 1e-15; 1e-10 leaves ample room while still catching any real mistake
 # (a wrong term is off by O(1)). float32 has no fixed tolerance: the harness derives it
-# in every run from the float32 reference's own error (bench.harness.FLOAT32_FACTOR).
+# in every run from the float32 reference's own error (bench.run.harness.FLOAT32_FACTOR).
 DEFAULT_RTOL: dict[str, float] = {"float64": 1e-10}
 
 

@@ -44,7 +44,7 @@ from implementations.validate import (
 GROUP = "backprop_bench.implementations"
 NIELSEN_PREFIX = "nielsen:"
 # Modules loaded from a file get a name of their own under this prefix, so that a file
-# called numba.py never shadows the real package (bench.worker looks for the prefix too).
+# called numba.py never shadows the real package (bench.run.worker looks for the prefix too).
 USER_MODULE_PREFIX = "_backprop_bench_user_"
 _OPTIONAL = ("warm_up", "prepare", "rtol", "float32_slack", "dtypes", "delegate")
 _CALLABLE = ("train_epoch", "warm_up", "prepare", "delegate")

@@ -1,13 +1,13 @@
-"""Measure how far honest kernels drift from the float64 reference's trajectory: the figures behind bench.verify.
+"""Measure how far honest kernels drift from the float64 reference's trajectory: the figures behind bench.run.verify.
 
 For one workload (batch size, order, dtype, training images, epochs) it computes the
-reference's trajectory with :func:`bench.verify.compute_trajectory` (with its nudged
+reference's trajectory with :func:`bench.run.verify.compute_trajectory` (with its nudged
 twin, and the float32 reference in a float32 run), then trains each kernel in this
 process from the same parameters in the same batch order and records, after every
 epoch, its relative distance from the reference's parameters, its correct test images,
 and how many of its labels differ from the reference's labels for its own parameters.
 The ratio of a kernel's distance to the nudged run's (float64) or to the float32
-reference's (float32) is what the tolerances in :mod:`bench.verify` are set against::
+reference's (float32) is what the tolerances in :mod:`bench.run.verify` are set against::
 
     python scripts/drift.py --dtype float64 --batch-size 100 --out drift.json
 
@@ -23,10 +23,10 @@ import time
 import numpy as np
 
 import implementations
-from bench.config import RunConfig
-from bench.data import load_dataset, one_hot, scale_pixels
-from bench.machine import machine_info
-from bench.verify import compute_trajectory, label_check, worst_array
+from bench.run.config import RunConfig
+from bench.run.data import load_dataset, one_hot, scale_pixels
+from bench.run.machine import machine_info
+from bench.run.verify import compute_trajectory, label_check, worst_array
 from implementations.core import batch_order, init_params
 
 KERNELS = ("loop", "numba", "numba-sparse", "numba-parallel", "torch", "jax")

@@ -28,9 +28,9 @@ import numpy as np
 from numba import njit
 
 import implementations
-from bench.data import load_dataset, one_hot, scale_pixels
 from bench.flops import epoch_flops
-from bench.roof import measure_roof
+from bench.run.data import load_dataset, one_hot, scale_pixels
+from bench.run.roof import measure_roof
 from implementations import numba_sparse as sparse
 from implementations.core import init_params
 

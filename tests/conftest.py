@@ -7,7 +7,7 @@ import pytest
 
 import implementations
 from bench.cli import main
-from bench.data import one_hot
+from bench.run.data import one_hot
 from implementations.core import Params
 
 

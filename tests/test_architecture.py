@@ -1,4 +1,4 @@
-"""The architecture, checked by import-linter: kernels never import the harness, the core never the CLI, no cycles.
+"""The architecture, checked by import-linter: kernels never import the harness, bench/ in layers, no cycles.
 
 The contracts live in pyproject.toml ([tool.importlinter]); these tests run the tool on
 the tree as it is, and on copies with one deliberately wrong import added, which must
@@ -45,11 +45,13 @@ def test_the_contracts_hold():
 @pytest.mark.parametrize(
     ("module", "planted", "expected"),
     [
-        ("bench/harness.py", "import bench.cli.run", "bench.harness -> bench.cli.run"),
-        ("implementations/core.py", "import bench.data", "implementations.core -> bench.data"),
-        ("bench/results.py", "import bench.measure", ".results -> .measure"),
+        ("bench/run/harness.py", "import bench.cli.run", "bench.run.harness -> bench.cli.run"),
+        ("implementations/core.py", "import bench.run.data", "implementations.core -> bench.run.data"),
+        ("bench/results/files.py", "import bench.run.execute", "bench.results.files -> bench.run.execute"),
+        ("bench/regress/history.py", "import bench.report.pages", "bench.regress.history -> bench.report.pages"),
+        ("bench/run/config.py", "import bench.run.harness", ".config -> .harness"),
     ],
-    ids=["core-imports-cli", "kernel-imports-bench", "cycle"],
+    ids=["run-imports-cli", "kernel-imports-bench", "results-imports-run", "regress-imports-report", "cycle"],
 )
 def test_a_planted_wrong_import_breaks_a_contract_and_is_named(tmp_path, module, planted, expected):
     root = copy_tree(tmp_path)
@@ -60,15 +62,11 @@ def test_a_planted_wrong_import_breaks_a_contract_and_is_named(tmp_path, module,
     assert "BROKEN" in done.stdout and expected in done.stdout
 
 
-def test_every_core_module_is_held_to_the_no_cli_contract():
+def test_every_package_and_module_of_bench_has_a_layer():
     tomllib = pytest.importorskip("tomllib", reason="Python 3.11+ reads pyproject.toml")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    contract = next(c for c in config["contracts"] if c["forbidden_modules"] == ["bench.cli"])
-    core = {f"bench.{p.stem}" for p in (ROOT / "bench").glob("*.py") if p.stem != "__init__"}
-    core |= {f"bench.{p.name}" for p in (ROOT / "bench").iterdir() if (p / "__init__.py").exists()} - {
-        "bench.cli",
-        "bench.benchmarks",
-    }
-    assert core <= set(contract["source_modules"]), (
-        f"add to the contract: {sorted(core - set(contract['source_modules']))}"
-    )
+    contract = next(c for c in config["contracts"] if c["type"] == "layers")
+    layered = {name.strip() for layer in contract["layers"] for name in layer.split("|")}
+    here = {f"bench.{p.stem}" for p in (ROOT / "bench").glob("*.py") if p.stem != "__init__"}
+    here |= {f"bench.{p.name}" for p in (ROOT / "bench").iterdir() if (p / "__init__.py").exists()}
+    assert here == layered, f"not in a layer: {sorted(here - layered)}; no longer there: {sorted(layered - here)}"

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.against import sigterm_exits
-from bench.compare import load_side
-from bench.stats import compare_benchmark, parse_threshold_for, t_interval, t_quantile, threshold_for
+from bench.regress.pytest_files import load_side
+from bench.regress.stats import compare_benchmark, parse_threshold_for, t_interval, t_quantile, threshold_for
+from bench.regress.worktrees import sigterm_exits
 from tests.conftest import run_cli
 
 # (name, group, typical seconds): shaped like the real suite's entries.

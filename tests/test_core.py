@@ -16,7 +16,7 @@ from implementations.core import (
 )
 from tests.conftest import params_equal, random_batch
 
-# Central differences, h = 1e-6: truncation ~1e-12, rounding ~1e-10 relative (see bench.harness.FD_RTOL).
+# Central differences, h = 1e-6: truncation ~1e-12, rounding ~1e-10 relative (see bench.run.harness.FD_RTOL).
 FD_RTOL = 1e-6
 
 

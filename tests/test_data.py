@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from bench import data
-from bench.data import DataError, load_dataset, one_hot, read_idx, resolve_data_dir, scale_pixels
+from bench.run import data
+from bench.run.data import DataError, load_dataset, one_hot, read_idx, resolve_data_dir, scale_pixels
 from tests.conftest import idx_bytes
 
 

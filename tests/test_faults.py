@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.data import DataError, read_idx
-from bench.results import write_atomic
+from bench.results.files import write_atomic
+from bench.run.data import DataError, read_idx
 from tests.conftest import SMALL, idx_bytes, run_cli
 
 # --- interrupts and resume --------------------------------------------------------------

@@ -1,6 +1,6 @@
 """float32 for every kernel: parity with the float64 reference, and the accuracy it reaches.
 
-Parity is judged as the harness judges it (:func:`bench.harness.check_parity`):
+Parity is judged as the harness judges it (:func:`bench.run.harness.check_parity`):
 gradients and the probe epoch's update against the float64 reference, within
 FLOAT32_FACTOR times the float32 reference's own error on the same probe.
 Measured over loop, vectorized and the three Numba kernels, networks [784,30,10],
@@ -26,9 +26,9 @@ from __future__ import annotations
 import pytest
 
 import implementations
-from bench.config import RunConfig
-from bench.data import load_dataset, one_hot, scale_pixels
-from bench.harness import KernelResult, check_parity, make_workload, tolerances
+from bench.run.config import RunConfig
+from bench.run.data import load_dataset, one_hot, scale_pixels
+from bench.run.harness import KernelResult, check_parity, make_workload, tolerances
 from implementations import Params, batch_order, init_params, max_rel_error
 
 ACCURACY_MARGIN = 0.005

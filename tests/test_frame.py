@@ -1,4 +1,4 @@
-"""bench.frame: pytest-benchmark JSON and `backprop-bench run` files into one tidy DataFrame."""
+"""bench.results.frame: pytest-benchmark JSON and `backprop-bench run` files into one tidy DataFrame."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from bench.errors import BenchError
-from bench.frame import COLUMNS, load_frame
+from bench.results.frame import COLUMNS, load_frame
 from tests.test_compare import BENCHMARKS, pytest_benchmark_document, write
 
 

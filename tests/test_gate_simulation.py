@@ -20,9 +20,9 @@ import json
 
 import numpy as np
 
-from bench.against import DEFAULT_RUNS
-from bench.compare import side_of
-from bench.stats import compare_benchmark, compare_sides
+from bench.regress.pytest_files import side_of
+from bench.regress.stats import compare_benchmark, compare_sides
+from bench.regress.worktrees import DEFAULT_RUNS
 from tests.conftest import SIM_KERNELS as KERNELS
 from tests.conftest import SIM_SUITE as SUITE
 from tests.conftest import run_cli, simulated_run

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.history import load_history, new_steps
-from bench.track import record_document, write_record
+from bench.regress.history import load_history, new_steps
+from bench.regress.track import record_document, write_record
 from tests.conftest import run_cli, simulated_run
 
 SLOW = "test_epoch[numba-float64]"

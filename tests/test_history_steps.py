@@ -1,4 +1,4 @@
-"""Step detection (bench.steps) on simulated 40-commit histories, seeded.
+"""Step detection (bench.regress.steps) on simulated 40-commit histories, seeded.
 
 Every commit is one simulated run of tests/conftest.py's `simulated_run` (rounds
 lognormal 3% with 2% interrupted 1.5-4x; run medians moving about 5% between
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.against import DEFAULT_RUNS
-from bench.compare import side_of
-from bench.stats import compare_sides
-from bench.steps import detect_steps
+from bench.regress.pytest_files import side_of
+from bench.regress.stats import compare_sides
+from bench.regress.steps import detect_steps
+from bench.regress.worktrees import DEFAULT_RUNS
 from tests.conftest import simulated_run
 
 NAME = "test_epoch[numba-float64]"

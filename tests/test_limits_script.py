@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("numba")
 
-from bench.data import load_dataset, one_hot, scale_pixels
+from bench.run.data import load_dataset, one_hot, scale_pixels
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "limits.py"
 

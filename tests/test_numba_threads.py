@@ -38,7 +38,7 @@ def test_the_evaluation_between_epochs_holds_blas_to_one_thread():
     import numpy as np
     from threadpoolctl import threadpool_info, threadpool_limits
 
-    from bench.harness import evaluate
+    from bench.run.harness import evaluate
     from implementations import accuracy
 
     seen = []

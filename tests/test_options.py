@@ -8,7 +8,7 @@ import pytest
 
 from bench.cli import build_parser
 from bench.cli.options import given
-from bench.config import RunConfig, SweepConfig, WorkloadConfig
+from bench.run.config import RunConfig, SweepConfig, WorkloadConfig
 
 SHARED = [
     "--impl", "numba", "--impl", "examples/my_kernel.py", "--epochs", "3", "--eta", "0.5", "--seed", "7", "--shuffle",

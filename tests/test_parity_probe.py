@@ -3,7 +3,7 @@
 Each deliberately wrong kernel (tests/kernels/) is right where the old probe looked
 (100 images, batch 10, in order, float64 parameters) and wrong only on one path; it
 must end ``parity-failed`` and never be timed. The harness function used here,
-:func:`bench.harness.run_kernel`, is the one every worker runs.
+:func:`bench.run.harness.run_kernel`, is the one every worker runs.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import implementations
-from bench.config import RunConfig
-from bench.data import load_dataset
-from bench.harness import (
+from bench.run.config import RunConfig
+from bench.run.data import load_dataset
+from bench.run.harness import (
     FLOAT32_FACTOR,
     MAX_FLOAT32_SLACK,
     KernelResult,

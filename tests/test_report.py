@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.flops import epoch_flops
-from bench.report_tables import scaling_table, summary_table, time_to_accuracy_table
+from bench.report.tables import scaling_table, summary_table, time_to_accuracy_table
 from tests.conftest import run_cli
 
 XSS = "<script>alert(1)</script>"

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from bench.config import SweepConfig
 from bench.errors import BenchError
 from bench.flops import epoch_flops
-from bench.results import read_sweep
+from bench.results.files import read_sweep
+from bench.run.config import SweepConfig
 from tests.conftest import run_cli
 
 

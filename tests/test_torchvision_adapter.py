@@ -4,7 +4,7 @@ Where the default data folder lacks the IDX files, ``backprop-bench run`` fetche
 them with ``torchvision.datasets.MNIST`` / ``FashionMNIST``. These tests lay the
 raw files out as torchvision does (root/MNIST/raw/...), block every socket, and
 check that torchvision reads them without downloading, that its arrays equal our
-IDX reader's, and that bench.data falls back to that path.
+IDX reader's, and that bench.run.data falls back to that path.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 torchvision = pytest.importorskip("torchvision")
 
-from bench import data  # noqa: E402
+from bench.run import data  # noqa: E402
 
 MNIST_DIR = data.REPO_ROOT / "data" / "mnist"
 N_TRAIN, N_TEST = 300, 100

@@ -1,6 +1,6 @@
 """`backprop-bench track`: records, resume, interruption and import, on a scratch git repository.
 
-The benchmark suite itself is stubbed (bench.track.run_suite and checkout): these
+The benchmark suite itself is stubbed (bench.regress.track.run_suite and checkout): these
 tests are about what gets recorded where, in what order, and what survives an
 interruption; tests/test_compare.py and the real backfill cover running the suite.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import bench.track as track
-from bench.against import Kernels
+import bench.regress.track as track
 from bench.errors import BenchError
+from bench.regress.worktrees import Kernels
 from tests.conftest import run_cli, simulated_run
 
 SUITE = [("test_epoch[numba-float64]", "epoch n=1000 float64", 2.7e-3, 5)]
@@ -72,7 +72,7 @@ class StubSuite:
 
 @pytest.fixture
 def suite(monkeypatch) -> StubSuite:
-    """Return the stub suite, patched into bench.track with a checkout that needs no worktree."""
+    """Return the stub suite, patched into bench.regress.track with a checkout that needs no worktree."""
     stub = StubSuite()
 
     @contextlib.contextmanager
@@ -171,8 +171,8 @@ def test_the_configuration_a_run_records_is_the_one_resume_expects():
 
 
 def test_checkout_gives_the_commits_kernels_and_removes_its_worktree(repo):
-    """The real bench.against.checkout: a worktree at the commit, a shim with only its kernels, both gone after."""
-    from bench.against import checkout
+    """The real worktrees.checkout: a worktree at the commit, a shim with only its kernels, both gone after."""
+    from bench.regress.worktrees import checkout
 
     first = git(repo, "rev-list", "--max-parents=0", "HEAD")
     with checkout(repo, first) as kernels:

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 import implementations
-from bench import verify
-from bench.config import RunConfig
-from bench.data import load_dataset
-from bench.harness import SilentReporter, make_workload, run_kernel
+from bench.run import verify
+from bench.run.config import RunConfig
+from bench.run.data import load_dataset
+from bench.run.harness import SilentReporter, make_workload, run_kernel
 from implementations.core import Params, init_params
 from tests.conftest import run_cli
 
@@ -206,7 +206,7 @@ def test_the_benchmark_suite_fails_a_wrong_timed_result(tmp_path, module, test, 
 
 
 def test_the_tolerances_hold_the_measured_drift_of_honest_kernels_with_margin():
-    """The committed measurements (scripts/drift.py) justify the constants of bench.verify."""
+    """The committed measurements (scripts/drift.py) justify the constants of bench.run.verify."""
     files = sorted((ROOT / "results" / "reference").glob("drift-*.json"))
     assert len(files) >= 5
     for path in files:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import implementations
-from bench.results import read_run
+from bench.results.files import read_run
 from tests.conftest import SMALL, run_cli
 
 KERNELS = Path(__file__).parent / "kernels"

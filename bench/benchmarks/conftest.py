@@ -35,13 +35,13 @@ import pytest
 from pytest_benchmark.utils import get_tag
 
 import implementations
-from bench import machine as bench_machine
-from bench.config import RunConfig
-from bench.data import load_dataset
 from bench.errors import BenchError
-from bench.harness import FD_RTOL, KernelResult, Workload, get_ready, make_workload, reference_check
-from bench.machine import pinned_threads, reset_peak_memory
-from bench.spawn import worker_env
+from bench.run import machine as bench_machine
+from bench.run.config import RunConfig
+from bench.run.data import load_dataset
+from bench.run.harness import FD_RTOL, KernelResult, Workload, get_ready, make_workload, reference_check
+from bench.run.machine import pinned_threads, reset_peak_memory
+from bench.run.parent import worker_env
 from implementations.core import predict as core_predict
 
 SIZES = [784, 30, 10]
@@ -264,7 +264,7 @@ class Checked:
     work: Workload
     config: RunConfig
     result: KernelResult
-    # Resident memory (bytes) before the kernel was readied; see bench.machine.peak_memory_above.
+    # Resident memory (bytes) before the kernel was readied; see bench.run.machine.peak_memory_above.
     memory_baseline: int | None
 
 
@@ -272,7 +272,7 @@ class Checked:
 def checked_kernel(dataset, settings):
     """Return check(name, dtype) -> Checked; readies and parity-checks each kernel once per session.
 
-    This is the harness's own check-then-time path (:func:`bench.harness.get_ready`):
+    This is the harness's own check-then-time path (:func:`bench.run.harness.get_ready`):
     warm-up on the exact workload timed (its shape, batch size and order), ``prepare``
     timed, then the parity probe on the kernel's own train_epoch. A kernel that
     disagrees with the reference fails every benchmark that asks for it, so nothing

@@ -7,7 +7,7 @@ parity-checked against the float64 reference before anything of it is timed.
 Then the value the timed call returned (pytest-benchmark hands back the last
 round's) is itself checked against the reference: a wrong result fails the test.
 ``extra_info`` carries what belongs beside a time; the frame loader
-(:mod:`bench.frame`) reads it back.
+(:mod:`bench.results.frame`) reads it back.
 
 Run with ``pytest --benchmark-only`` (see README); ``-k numba`` selects one kernel.
 """
@@ -19,9 +19,9 @@ import pytest
 
 import implementations
 from bench.flops import epoch_flops, forward_flops, gradient_flops
-from bench.harness import FLOAT32_FACTOR
-from bench.machine import peak_memory_above
-from bench.verify import check_epoch, label_check
+from bench.run.harness import FLOAT32_FACTOR
+from bench.run.machine import peak_memory_above
+from bench.run.verify import check_epoch, label_check
 
 
 def _check_gradients(checked, X, Y, nabla) -> None:

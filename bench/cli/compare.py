@@ -1,9 +1,9 @@
 """``backprop-bench compare``: is the candidate slower than the base, beyond noise and beyond a threshold?
 
 ``compare BASE CAND`` reads two pytest-benchmark files or folders of repeated runs
-(:mod:`bench.compare`); ``compare --against REF`` first runs the suite on REF's
-kernels and the working tree's, interleaved (:mod:`bench.against`). The verdicts
-are :mod:`bench.stats`'s; this module parses the options and prints the table.
+(:mod:`bench.regress.pytest_files`); ``compare --against REF`` first runs the suite on REF's
+kernels and the working tree's, interleaved (:mod:`bench.regress.worktrees`). The verdicts
+are :mod:`bench.regress.stats`'s; this module parses the options and prints the table.
 
 Exit status: 0 nothing regressed; 1 at least one benchmark is a REGRESSION or is
 MISSING from the candidate (each on a line starting with that word); 2 unusable
@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bench.against import DEFAULT_PYTEST_ARGS, DEFAULT_RUNS, DEFAULT_THREADS, benchmark_against
 from bench.cli.options import positive_int
-from bench.compare import load_side
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
-from bench.stats import DEFAULT_THRESHOLD, Comparison, compare_sides, parse_threshold, parse_threshold_for
+from bench.regress.pytest_files import load_side
+from bench.regress.stats import PAIRWISE_THRESHOLD, Comparison, compare_sides, parse_threshold, parse_threshold_for
+from bench.regress.worktrees import DEFAULT_PYTEST_ARGS, DEFAULT_RUNS, DEFAULT_THREADS, benchmark_against
 
 
 def _threshold_arg(text: str) -> float:
@@ -40,7 +40,7 @@ def _threshold_for_arg(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_threshold_options(parser: argparse.ArgumentParser, default: float = DEFAULT_THRESHOLD) -> None:
+def add_threshold_options(parser: argparse.ArgumentParser, default: float = PAIRWISE_THRESHOLD) -> None:
     """Add --threshold and --threshold-for (a glob on name or group; repeatable, last match wins)."""
     parser.add_argument(
         "--threshold",

@@ -11,7 +11,7 @@ from rich.table import Table
 from bench import goals as core
 from bench.cli.options import positive_int
 from bench.errors import EXIT_OK
-from bench.results import check_writable, write_atomic
+from bench.results.files import check_writable, write_atomic
 from implementations.core import DTYPES
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.against import tree_root
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
-from bench.history import DEFAULT_THRESHOLD, describe, load_history, new_steps, steps_by_size, write_page
-from bench.stats import parse_threshold
-from bench.track import DEFAULT_STORE
+from bench.regress.history import HISTORY_THRESHOLD, describe, load_history, new_steps, steps_by_size
+from bench.regress.stats import parse_threshold
+from bench.regress.track import DEFAULT_STORE
+from bench.regress.worktrees import tree_root
+from bench.report.history_page import write_page
 
 
 def _threshold(text: str) -> float:
@@ -44,7 +45,7 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--threshold",
         type=_threshold,
-        default=DEFAULT_THRESHOLD,
+        default=HISTORY_THRESHOLD,
         metavar="RATIO",
         help="a step counts for --fail-since when its interval's lower end is above RATIO (default: %(default)s)",
     )

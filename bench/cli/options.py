@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
-from bench.config import WorkloadConfig
-from bench.data import DATASETS
+from bench.run.config import WorkloadConfig
+from bench.run.data import DATASETS
 from implementations.core import DTYPES
 
 

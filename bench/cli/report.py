@@ -1,4 +1,4 @@
-"""``backprop-bench report``: results files in, a report folder out (see :mod:`bench.report`)."""
+"""``backprop-bench report``: results files in, a report folder out (see :mod:`bench.report.build`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.errors import EXIT_OK
-from bench.report import DEFAULT_TARGET, write_report
+from bench.report.build import DEFAULT_TARGET, write_report
 
 
 def _fraction(text: str) -> float:

@@ -19,9 +19,9 @@ from rich.console import Console
 
 import implementations
 from bench.cli.options import add_workload_options, given, positive_int, sizes
-from bench.config import RunConfig
 from bench.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BenchError
-from bench.measure import default_out_path, execute, load_checked, select_kernels
+from bench.run.config import RunConfig
+from bench.run.execute import default_out_path, execute, load_checked, select_kernels
 
 
 def add_parser(commands) -> None:
@@ -97,7 +97,7 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run ``backprop-bench run``; return its exit status."""
     from bench.cli.progress import RichReporter
     from bench.cli.summary import run_table, warning_lines
-    from bench.results import check_writable, read_run
+    from bench.results.files import check_writable, read_run
 
     previous = read_run(args.resume) if args.resume else None
     config = _config(args, previous)

@@ -1,10 +1,10 @@
-"""The closing table of ``backprop-bench run`` in the terminal (rich), built from :func:`bench.summary.summary_rows`."""
+"""The closing table of ``backprop-bench run`` in the terminal (rich), from :mod:`bench.results.summary`."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-from bench.summary import summary_rows
+from bench.results.summary import summary_rows
 
 
 def _fmt(value: float | None, spec: str) -> str:

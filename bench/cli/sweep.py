@@ -5,7 +5,7 @@ A sweep is a grid of small runs through the same parity-checking harness as
 and only then timed, at every point). Two lines through the grid are measured:
 batch sizes at the base width, and hidden widths ([784, width, 10]) at the base
 batch size; the point where they cross is measured once. The file format is in
-:mod:`bench.measure`.
+:mod:`bench.run.execute`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from rich.console import Console
 
 from bench.cli.options import add_workload_options, given, int_list, positive_int
 from bench.cli.run import note_unavailable
-from bench.config import SweepConfig
 from bench.errors import EXIT_INTERRUPTED
-from bench.harness import KernelResult
-from bench.measure import default_out_path, execute_sweep, load_checked, select_kernels
-from bench.results import check_writable
+from bench.results.files import check_writable
+from bench.run.config import SweepConfig
+from bench.run.execute import default_out_path, execute_sweep, load_checked, select_kernels
+from bench.run.harness import KernelResult
 
 
 class _PointLines:

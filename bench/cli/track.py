@@ -1,4 +1,4 @@
-"""``backprop-bench track``: record benchmark results per commit into a history store (see :mod:`bench.track`).
+"""``backprop-bench track``: record benchmark results per commit into a history store (see :mod:`bench.regress.track`).
 
 Exit statuses: 0 recorded (or nothing left to record); 1 a commit's suite failed
 (the others are recorded); 2 bad input; 130 interrupted by Ctrl-C, 143 by SIGTERM,
@@ -14,10 +14,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.against import DEFAULT_THREADS, tree_root
 from bench.cli.options import positive_int
 from bench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError
-from bench.track import (
+from bench.regress.track import (
     DEFAULT_EPOCH_ROUNDS,
     DEFAULT_PYTEST_ARGS,
     DEFAULT_SIZE,
@@ -29,6 +28,7 @@ from bench.track import (
     resolve_commits,
     track_tree,
 )
+from bench.regress.worktrees import DEFAULT_THREADS, tree_root
 
 MACHINE_VARIABLE = "BACKPROP_BENCH_MACHINE"
 FULL_SIZE = 60_000

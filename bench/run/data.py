@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.errors import DataError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ("mnist", "fashion-mnist")
 FILES = {
     "train_images": "train-images-idx3-ubyte",

@@ -12,8 +12,8 @@ machines are shown side by side and never averaged together. Kernels that are no
 and never ranked or plotted as a timing. Every string taken from a results file
 is HTML-escaped before it reaches the page.
 
-The tables are computed in :mod:`bench.report_tables`, the figures drawn in
-:mod:`bench.plots` and the pages rendered by :mod:`bench.pages`; this module loads
+The tables are computed in :mod:`bench.report.tables`, the figures drawn in
+:mod:`bench.report.plots` and the pages rendered by :mod:`bench.report.pages`; this module loads
 the files and builds the sections.
 """
 
@@ -24,11 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import plots
 from bench.errors import BenchError
-from bench.frame import expand, rows_of
-from bench.pages import Section, output_folder, render_html, render_markdown
-from bench.report_tables import (
+from bench.report import plots
+from bench.report.pages import Section, output_folder, render_html, render_markdown
+from bench.report.tables import (
     efficiency_table,
     epochs_table,
     machines_table,
@@ -37,7 +36,8 @@ from bench.report_tables import (
     summary_table,
     time_to_accuracy_table,
 )
-from bench.results import RUN_KIND, SWEEP_KIND, kind_of, read_json, read_sweep
+from bench.results.files import RUN_KIND, SWEEP_KIND, kind_of, read_json, read_sweep
+from bench.results.frame import expand, rows_of
 
 DEFAULT_TARGET = 0.9
 

@@ -16,7 +16,7 @@ thread limit, training images per epoch, epoch rounds and the Python version
 
 Three ways in: :func:`track_tree` runs the suite on the working tree (a clean
 one: the commit id must describe the code); :func:`backfill` runs it at each of
-a list of commits, checked out as git worktrees by :mod:`bench.against`, in
+a list of commits, checked out as git worktrees by :mod:`bench.regress.worktrees`, in
 commit order, skipping commits already recorded for this machine and
 configuration, each commit written as soon as it is done (so an interrupted
 backfill keeps them and a rerun resumes), in several passes over the commits when
@@ -40,12 +40,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import machine as bench_machine
-from bench.against import DEFAULT_THREADS, checkout, git, run_suite, sigterm_exits, tree_kernels
-from bench.compare import benchmarks_of
 from bench.errors import BenchError
-from bench.frame import expand
-from bench.results import now, read_json, write_atomic
+from bench.regress.pytest_files import benchmarks_of
+from bench.regress.worktrees import DEFAULT_THREADS, checkout, git, run_suite, sigterm_exits, tree_kernels
+from bench.results.files import now, read_json, write_atomic
+from bench.results.frame import expand
+from bench.run import machine as bench_machine
 
 DEFAULT_STORE = Path("results") / "history"
 TRACK_KEY = "backprop_bench_track"
@@ -263,7 +263,7 @@ def backfill(
 ) -> Backfill:
     """Return what was recorded, skipped and failed after running the suite at each commit, oldest first.
 
-    The working tree's suite runs on each commit's kernels (:func:`bench.against.checkout`),
+    The working tree's suite runs on each commit's kernels (:func:`bench.regress.worktrees.checkout`),
     so only the kernels differ along the history. With ``runs`` > 1 it makes that
     many passes over the commits, each in commit order, so a busy spell of the
     machine hits different commits in different passes instead of all the runs of a

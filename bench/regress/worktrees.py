@@ -11,7 +11,7 @@ refuses a run whose kernels did not come from the expected tree.
 :func:`benchmark_against` interleaves runs of a ref and of the working tree and
 alternates which goes first (ref, tree, tree, ref, ref, tree, ...), so a machine
 that speeds up or slows down over the minutes affects both sides alike. Six runs
-per side by default, so that the t-interval on run medians (:mod:`bench.stats`)
+per side by default, so that the t-interval on run medians (:mod:`bench.regress.stats`)
 has something to stand on: in the simulation of tests/test_gate_simulation.py five
 runs a side caught a 1.5x slowdown in 96% of checks, six in 98%. It is not a general benchmark
 runner: the suite runs at the small, CI-sized settings below unless told otherwise.
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import EXIT_TERMINATED, BenchError
-from bench.results import read_json
+from bench.results.files import read_json
 
 # CI-sized defaults: ~10-20 s of benchmarks per process, a few minutes in all.
 DEFAULT_RUNS = 6

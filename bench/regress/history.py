@@ -1,6 +1,6 @@
 """A benchmark history: per-commit records in, series with their steps, a gate, and a page out.
 
-:func:`load_history` reads a history store (:mod:`bench.track`), or any folder of
+:func:`load_history` reads a history store (:mod:`bench.regress.track`), or any folder of
 pytest-benchmark files with commit ids, such as pytest-benchmark's autosave
 storage. A *series* is one benchmark on one machine in one configuration, its
 commits in commit order (along git history: the number of ancestors each commit
@@ -8,18 +8,15 @@ has, then commit time); machines and configurations are never mixed. Each commit
 is one point: the median of its run, or, when it was run several times (``track
 --runs``), the median of its runs' medians, so one run beside a busy neighbour does
 not move it; the spread is the interquartile range of its rounds, widened to cover
-every run. Steps are found by :mod:`bench.steps`.
+every run. Steps are found by :mod:`bench.regress.steps`.
 
 :func:`new_steps` is the gate: the confirmed slowdowns, beyond a threshold (the
 interval's lower end above it, as in ``compare``), that begin after a given commit.
-:func:`write_page` writes ``history.html`` (self-contained, by the rules of
-:mod:`bench.pages`), ``history.md``, one PNG chart per series, ``steps.csv`` and
-``series.csv``.
+The page that shows a history is :mod:`bench.report.history_page`'s.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import subprocess
 from collections import defaultdict
@@ -27,19 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from bench.compare import benchmarks_of, key_of, timings_of
 from bench.errors import BenchError
-from bench.frame import expand
-from bench.pages import Section, output_folder, render_html, render_markdown
-from bench.results import read_json
-from bench.steps import Step, detect_steps, fit
-from bench.track import TRACK_KEY, config_label, configuration, machine_id
+from bench.regress.pytest_files import benchmarks_of, key_of, timings_of
+from bench.regress.steps import Step, detect_steps, fit
+from bench.regress.track import TRACK_KEY, config_label, configuration, machine_id
+from bench.results.files import read_json
+from bench.results.frame import expand
 
-DEFAULT_THRESHOLD = 1.10
+# The gate's default: a confirmed slowdown whose interval lies beyond 1.10x fails --fail-since.
+HISTORY_THRESHOLD = 1.10
 _HEX = re.compile(r"^[0-9a-fA-F]{4,40}$")
 
 
@@ -240,7 +234,7 @@ def _after(series: Series, step: Step, ref: str, tree: Path | None) -> bool:
 
 
 def new_steps(
-    history: History, ref: str, threshold: float = DEFAULT_THRESHOLD, tree: Path | None = None
+    history: History, ref: str, threshold: float = HISTORY_THRESHOLD, tree: Path | None = None
 ) -> list[tuple[Series, Step]]:
     """Return the confirmed slowdowns whose interval lies above ``threshold`` and that begin after ``ref``."""
     sha = resolve_ref(history, ref, tree)
@@ -252,185 +246,3 @@ def new_steps(
 
 
 # --------------------------------------------------------------------------- the page
-
-
-def _unit(seconds: float) -> tuple[str, float]:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if seconds >= scale:
-            return unit, scale
-    return "ns", 1e-9
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "series"
-
-
-def chart(series: Series, path: Path) -> Path:
-    """Return ``path``, a PNG of one series: median and spread per commit, the fitted levels, its steps."""
-    points = series.points
-    x = np.arange(len(points))
-    unit, scale = _unit(float(np.median([p.median for p in points])))
-    median = np.array([p.median for p in points]) / scale
-    spread = np.array([[p.median - p.q1, p.q3 - p.median] for p in points]).T / scale
-    kept = np.array([p.kept for p in points])
-    # Fixed margins (room for the rotated commit labels): constrained layout took most of the drawing time.
-    figure = Figure(figsize=(9.0, 3.6))
-    figure.subplots_adjust(left=0.08, right=0.99, top=0.92, bottom=0.36)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    axes.errorbar(x, median, yerr=np.clip(spread, 0, None), fmt="none", ecolor="#9ab", elinewidth=1, capsize=2)
-    axes.plot(x[kept], median[kept], "o", color="#1f77b4", markersize=4, label="median (bars: quartiles)")
-    if (~kept).any():
-        axes.plot(x[~kept], median[~kept], "o", mfc="none", color="#1f77b4", markersize=5, label="one-off run")
-    bounds = [0, *sorted({s.start for s in series.steps} | {s.end for s in series.steps}), len(points)]
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        level = median[begin:end][kept[begin:end]]
-        if end > begin and level.size:
-            axes.hlines(np.exp(np.log(level).mean()), begin - 0.4, end - 0.6, color="#555", linewidth=1.5)
-    for step in series.steps:
-        colour = "#d62728" if step.slower else "#2ca02c"
-        style = "--" if step.confirmed else ":"
-        if step.drift:
-            axes.axvspan(step.start - 0.5, step.end - 0.5, color=colour, alpha=0.12)
-        axes.axvline(step.end - 0.5, color=colour, linestyle=style, linewidth=1.5)
-        label = f"{step.ratio:.2f}x" + ("" if step.confirmed else "?")
-        axes.annotate(label, (step.end - 0.5, 1.0), xycoords=("data", "axes fraction"), color=colour, ha="left",
-                      va="top", fontsize=9, xytext=(3, -3), textcoords="offset points")  # fmt: skip
-    every = max(1, len(points) // 40)
-    axes.set_xticks(x[::every], [f"{p.short} {p.date}" for p in points[::every]], rotation=90, fontsize=7)
-    axes.set_xlim(-0.7, len(points) - 0.3)
-    axes.set_ylabel(f"median time ({unit})")
-    axes.set_title(f"{series.name} on {series.where}", fontsize=9)
-    axes.grid(axis="y", alpha=0.3)
-    axes.legend(fontsize=7, loc="lower left")
-    figure.savefig(path, dpi=100)
-    return path
-
-
-def steps_table(pairs: list[tuple[Series, Step]], threshold: float) -> pd.DataFrame:
-    """Return one row per step: benchmark, machine, configuration, change, commits, interval, beyond threshold."""
-    rows = []
-    for s, step in pairs:
-        first, last = s.points[step.start], s.points[step.end]
-        rows.append(
-            {
-                "benchmark": s.name,
-                "machine": s.machine,
-                "configuration": config_label(s.config),
-                "ratio": step.ratio,
-                "ci_low": step.low,
-                "ci_high": step.high,
-                "kind": "drift" if step.drift else "step",
-                "from_commit": first.commit,
-                "from_date": first.date,
-                "to_commit": last.commit,
-                "to_date": last.date,
-                "commits_before": step.before,
-                "commits_after": step.after,
-                "confirmed": step.confirmed,
-                "beyond_threshold": step.slower and step.low > threshold,
-                "description": describe(s, step),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def _shown(table: pd.DataFrame) -> pd.DataFrame:
-    """Return the steps table as the page shows it."""
-    return pd.DataFrame(
-        {
-            "step": table["description"],
-            "machine": table["machine"],
-            "configuration": table["configuration"],
-            "commits before / after": [f"{b} / {a}" for b, a in zip(table["commits_before"], table["commits_after"])],
-            "beyond threshold": np.where(table["beyond_threshold"], "yes", "no"),
-        }
-    )
-
-
-def series_table(history: History) -> pd.DataFrame:
-    """Return one row per series and commit: the numbers every chart is drawn from."""
-    rows = [
-        {
-            "benchmark": s.name,
-            "group": s.group,
-            "machine": s.machine,
-            "configuration": config_label(s.config),
-            "order": i,
-            "commit": p.commit,
-            "date": p.date,
-            "median_s": p.median,
-            "q1_s": p.q1,
-            "q3_s": p.q3,
-            "runs": p.runs,
-            "one_off": not p.kept,
-        }
-        for s in history.series
-        for i, p in enumerate(s.points)
-    ]
-    return pd.DataFrame(rows)
-
-
-def build_sections(history: History, out: Path, threshold: float) -> list[Section]:
-    """Return the page's sections, writing the charts and CSV files into ``out``."""
-    confirmed, unconfirmed = steps_by_size(history), steps_by_size(history, confirmed=False)
-    table = steps_table(confirmed + unconfirmed, threshold)
-    table.to_csv(out / "steps.csv", index=False)
-    series_table(history).to_csv(out / "series.csv", index=False)
-    machines = sorted({(s.machine, config_label(s.config)) for s in history.series})
-    commits = len(history.commits)
-    intro = [
-        f"{len(history.series)} series (benchmark x machine x configuration) over {commits} commits, "
-        f"{len(machines)} machine/configuration pair(s); a series never mixes machines or configurations.",
-        "A step is a change of level found by a penalised change-point search on the log medians and kept "
-        "only when the 95% interval on its ratio excludes 1; same-direction steps a few commits apart are one "
-        f"drift. 'Beyond threshold' means a slowdown whose interval lies above {threshold:.2f}x (what "
-        "--fail-since fails on). A commit run beside a busy neighbour is drawn hollow and left out of the search.",
-        *history.notes,
-    ]
-    shown = _shown(table[table["confirmed"]]) if len(table) else pd.DataFrame()
-    sections = [
-        Section(
-            "Steps, largest first",
-            [*intro, "" if confirmed else "No step found in any series."],
-            tables=[shown] if confirmed else [],
-            csv=["steps.csv", "series.csv"],
-        )
-    ]
-    if unconfirmed:
-        sections.append(
-            Section(
-                "Unconfirmed changes at the newest commit",
-                ["One commit cannot tell a step from a one-off slow run; the next commit will confirm or clear these."],
-                tables=[_shown(table[~table["confirmed"]])],
-            )
-        )
-    for (machine, label), number in zip(machines, range(1, len(machines) + 1)):
-        members = [s for s in history.series if s.machine == machine and config_label(s.config) == label]
-        sections.append(
-            Section(
-                f"Machine {machine}, {label}",
-                [f"{len(members)} benchmark(s), {len({p.commit for s in members for p in s.points})} commit(s)."],
-            )
-        )
-        for s in members:
-            path = chart(s, out / f"{number:02d}-{_slug(s.name)}.png")
-            lines = [describe(s, step) for step in s.steps] or ["No step."]
-            sections.append(Section(f"{s.name} ({machine})", lines, figure=path))
-    return sections
-
-
-def write_page(history: History, out: str | Path, threshold: float = DEFAULT_THRESHOLD) -> Path:
-    """Return the path of history.html, written into ``out`` with history.md, the charts and the CSV files."""
-    out = output_folder(out, "history")
-    sections = build_sections(history, out, threshold)
-    title = f"backprop-bench history ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d})"
-    # One entry per folder, not per file: a long history has thousands of records.
-    folders = defaultdict(int)
-    for name in history.files:
-        folders[name.rpartition("/")[0]] += 1
-    sources = [f"{folder}/ ({count} records)" for folder, count in sorted(folders.items())]
-    (out / "history.md").write_text(render_markdown(sections, sources, title))
-    page = out / "history.html"
-    page.write_text(render_html(sections, sources, title))
-    return page

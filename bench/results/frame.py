@@ -8,7 +8,7 @@ so a report or a notebook never needs to know where a number came from.
 
 Files are parsed as JSON only (never pickle or eval); a file that is missing,
 not JSON, or of an unknown kind raises BenchError naming the file. It does no
-statistics: that is :mod:`bench.compare`'s job.
+statistics: that is :mod:`bench.regress.pytest_files`'s job.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from bench.flops import epoch_flops
-from bench.results import PYTEST_KIND, RUN_KIND, kind_of, read_json
+from bench.results.files import PYTEST_KIND, RUN_KIND, kind_of, read_json
 
 COLUMNS = (
     "source",

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from bench.flops import gemm_flops
-from bench.machine import blas_info
+from bench.run.machine import blas_info
 
 # 2 * 1536^3 ~ 7.2 GFLOP per product: large enough to run at full BLAS speed, small
 # enough that warm-up plus five repeats stay near a second on a 2-core machine.

@@ -1,13 +1,13 @@
 """The parent side of the worker processes: start one per kernel, collect its events, survive its failures.
 
-:func:`run_in_worker` starts ``python -m bench.worker`` in a session of its own
+:func:`run_in_worker` starts ``python -m bench.run.worker`` in a session of its own
 with the run's thread settings in its environment, sends it the job, and turns the
 JSON lines it streams into Reporter events and a :class:`KernelResult`. A worker
 that dies by a signal or exits without a result is ``crashed`` (with the signal and
 its last line of output); one still running after ``config.timeout`` seconds is
 killed and is ``timeout``. Either way the epochs it finished are kept and the other
 kernels carry on. On KeyboardInterrupt the worker is killed at once and the partial
-result travels on the exception as ``.result``, as :func:`bench.harness.run_kernel`
+result travels on the exception as ``.result``, as :func:`bench.run.harness.run_kernel`
 does in-process.
 """
 
@@ -24,10 +24,10 @@ import tempfile
 import time
 from dataclasses import asdict
 
-from bench.config import RunConfig
-from bench.harness import KernelResult, Reporter
-from bench.verify import ensure_reference
-from bench.worker import EVENTS_FD_VARIABLE
+from bench.run.config import RunConfig
+from bench.run.harness import KernelResult, Reporter
+from bench.run.verify import ensure_reference
+from bench.run.worker import EVENTS_FD_VARIABLE
 
 # Thread-pool sizes read at import by BLAS, OpenMP (PyTorch), Numba; XLA's is below.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -124,7 +124,7 @@ def run_in_worker(spec: str, config: RunConfig, reporter: Reporter) -> KernelRes
     """Return the result of checking and timing the kernel ``spec`` in a fresh worker process.
 
     The reference's trajectory for the workload is made here first, if no earlier call
-    cached it, so that no worker computes it (bench.verify): the worker loads it.
+    cached it, so that no worker computes it (bench.run.verify): the worker loads it.
     """
     result = KernelResult(name=spec, dtype=config.dtype)
     reporter.kernel_started(spec, config.epochs)
@@ -145,7 +145,7 @@ def _run(spec: str, config: RunConfig, reporter: Reporter, result: KernelResult)
     with tempfile.TemporaryFile() as log:
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.worker"],
+                [sys.executable, "-m", "bench.run.worker"],
                 stdin=subprocess.PIPE,
                 stdout=log,
                 stderr=log,

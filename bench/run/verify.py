@@ -1,6 +1,6 @@
 """Outcome verification: every timed epoch and every prediction checked against the float64 reference.
 
-The parity probe (:mod:`bench.harness`) is the quick gate before timing, but it is a
+The parity probe (:mod:`bench.run.harness`) is the quick gate before timing, but it is a
 small, recognisable call: a kernel could do less on large inputs, stop learning after
 its first calls, or corrupt memory only on the timed path. So the timed work itself
 is checked, outside the timing:
@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 
 import implementations
-from bench.config import RunConfig
-from bench.data import Dataset, load_dataset, one_hot, scale_pixels
+from bench.run.config import RunConfig
+from bench.run.data import Dataset, load_dataset, one_hot, scale_pixels
 from implementations.core import Params, batch_order, feedforward, init_params
 
 # Bump when the cached file's content or meaning changes: older files are then ignored.

@@ -3,8 +3,8 @@
 ``run``, ``sweep``, ``goals`` and the pytest-benchmark suite all go through
 :func:`get_ready` (warm-up on the exact workload, the optional ``prepare`` hook,
 the parity probe); ``run``, ``sweep`` and ``goals`` then time epochs with
-:func:`run_kernel`, each kernel in a fresh worker process (:mod:`bench.worker`,
-driven by :mod:`bench.spawn`). Nothing is timed unless the probe agreed first.
+:func:`run_kernel`, each kernel in a fresh worker process (:mod:`bench.run.worker`,
+driven by :mod:`bench.run.parent`). Nothing is timed unless the probe agreed first.
 
 The parity probe runs the kernel's own ``train_epoch`` on the first examples of
 the run's own training array, with the run's batch size (1 included) and order
@@ -24,7 +24,7 @@ epoch; evaluation after each epoch is not timed either.
 The probe is only the quick gate. The timed work itself is verified: after every
 timed epoch, outside the timing, the kernel's parameters, its ``predict`` and its test
 accuracy are checked against the reference's trajectory on the same workload
-(:mod:`bench.verify`); a kernel that departs is ``mismatch``, never ranked. The
+(:mod:`bench.run.verify`); a kernel that departs is ``mismatch``, never ranked. The
 reference's own row shows its check against central finite differences instead of a
 comparison with itself.
 
@@ -44,9 +44,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import implementations
-from bench.config import RunConfig
-from bench.data import Dataset, one_hot, scale_pixels
-from bench.verify import EpochCheck, Trajectory, check_epoch, ensure_trajectory
+from bench.run.config import RunConfig
+from bench.run.data import Dataset, one_hot, scale_pixels
+from bench.run.verify import EpochCheck, Trajectory, check_epoch, ensure_trajectory
 from implementations.core import Params, batch_order, finite_difference_gradients, init_params, max_rel_error
 
 # The probe runs at least this many examples, in at least two full batches and one short one.
@@ -94,7 +94,7 @@ class KernelResult:
     epoch_seconds: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
     diverged_epoch: int | None = None
-    # One bench.verify.EpochCheck (as a dict) per timed epoch, and the first epoch that departed.
+    # One bench.run.verify.EpochCheck (as a dict) per timed epoch, and the first epoch that departed.
     verification: list[dict] = field(default_factory=list)
     mismatch_epoch: int | None = None
     # Seconds spent checking the timed epochs (never inside an epoch's time).
@@ -227,7 +227,7 @@ def make_workload(config: RunConfig, data: Dataset, verify: bool = True) -> Work
     """Return the training, test and probe arrays in the run's dtype, and the reference's answers.
 
     With ``verify``, the reference's trajectory of ``config.epochs`` epochs too, from the
-    cache (:func:`bench.verify.ensure_trajectory`; the parent of a run fills it first).
+    cache (:func:`bench.run.verify.ensure_trajectory`; the parent of a run fills it first).
     """
     n = len(data.train_images) if config.train_limit is None else config.train_limit
     X = scale_pixels(data.train_images[:n], config.dtype)
@@ -388,7 +388,7 @@ def verify_epoch(
     """Return (test accuracy, the check) of the parameters after timed epoch ``epoch``.
 
     The labels come from the kernel's own predict; when the workload has the reference's
-    trajectory, parameters, labels and accuracy are checked against it (bench.verify);
+    trajectory, parameters, labels and accuracy are checked against it (bench.run.verify);
     without it the check is None.
     """
     labels = evaluate(impl, params, work)

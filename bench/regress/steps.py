@@ -22,7 +22,7 @@ all from one machine and one configuration (never mixed). Three stages:
 3. **Judgement.** Consecutive changes in the same direction separated by at most
    ``RAMP`` commits are one *drift* (several small steps, each under any
    threshold, that add up). Each step or drift gets a pooled t-interval
-   (:func:`bench.stats.t_interval`) on the ratio of the levels after and before
+   (:func:`bench.regress.stats.t_interval`) on the ratio of the levels after and before
    it, and is kept only when the interval excludes 1 and the change is at least
    ``MIN_CHANGE``. At this penalty the search already asks for a t of about 4.7
    at 40 commits, so the interval rarely removes a step: it is the figure the
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import ruptures
 
-from bench.stats import CONFIDENCE, t_interval
+from bench.regress.stats import CONFIDENCE, t_interval
 
 PENALTY = 6.0
 # Successive differences beyond this many robust sigmas are clipped before the noise is measured.

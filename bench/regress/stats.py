@@ -23,7 +23,7 @@ A benchmark is a REGRESSION when the interval's lower end lies above its thresho
 (default 1.25x): a one-sided test at 2.5% of "the candidate is at most threshold x
 slower". One present in the base but absent from the candidate is MISSING, also a
 failure. This module is NumPy and the standard library only; loading files is
-:mod:`bench.compare`'s job and printing is the CLI's.
+:mod:`bench.regress.pytest_files`'s job and printing is the CLI's.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import numpy as np
 
 from bench.errors import BenchError
 
-DEFAULT_THRESHOLD = 1.25
+PAIRWISE_THRESHOLD = 1.25
 CONFIDENCE = 0.95
 BOOTSTRAP_SAMPLES = 2000
 SEED = 20240601
@@ -345,7 +345,7 @@ class Comparison:
 def compare_sides(
     base: dict[str, Side],
     cand: dict[str, Side],
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = PAIRWISE_THRESHOLD,
     rules: Sequence[tuple[str, float]] = (),
 ) -> Comparison:
     """Return the comparison of two loaded sides ({key: Side}), or raise BenchError when they share no benchmark."""

@@ -20,16 +20,16 @@ from pathlib import Path
 import numpy as np
 
 import implementations
-from bench.config import RunConfig, SweepConfig
-from bench.data import Dataset, load_dataset
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
 from bench.flops import epoch_flops
-from bench.harness import FD_RTOL, KernelResult, Reporter, SilentReporter, reference_check
-from bench.machine import machine_info, pinned_threads
-from bench.results import RUN_KIND, SWEEP_KIND, envelope, now, write_atomic
-from bench.roof import measure_roof, measure_scipy_roof
-from bench.spawn import run_in_worker, usable_cpus
-from bench.verify import ensure_reference
+from bench.results.files import RUN_KIND, SWEEP_KIND, envelope, now, write_atomic
+from bench.run.config import RunConfig, SweepConfig
+from bench.run.data import Dataset, load_dataset
+from bench.run.harness import FD_RTOL, KernelResult, Reporter, SilentReporter, reference_check
+from bench.run.machine import machine_info, pinned_threads
+from bench.run.parent import run_in_worker, usable_cpus
+from bench.run.roof import measure_roof, measure_scipy_roof
+from bench.run.verify import ensure_reference
 
 
 def default_out_path(prefix: str = "run") -> Path:

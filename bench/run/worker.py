@@ -1,13 +1,13 @@
-"""One kernel, checked and then timed, in a process of its own (``python -m bench.worker``).
+"""One kernel, checked and then timed, in a process of its own (``python -m bench.run.worker``).
 
-The parent (:mod:`bench.spawn`) starts one worker per kernel, as pyperf and asv do,
+The parent (:mod:`bench.run.parent`) starts one worker per kernel, as pyperf and asv do,
 so that no kernel inherits another's imports, thread pools, JIT caches in memory or
 heap. The worker:
 
 1. limits itself to the run's cores (CPU affinity) before anything else is imported;
    the thread variables (BLAS, OpenMP, Numba, XLA) come from the parent's environment;
 2. loads the data, makes the workload and resolves the kernel;
-3. runs :func:`bench.harness.run_kernel`: warm-up, ``prepare``, parity probe, epochs;
+3. runs :func:`bench.run.harness.run_kernel`: warm-up, ``prepare``, parity probe, epochs;
 4. streams every event as one JSON line on the file descriptor named by
    ``BACKPROP_BENCH_EVENTS_FD``, the last one being the full result, so the parent
    keeps every finished epoch even if the worker dies.
@@ -93,15 +93,15 @@ def main() -> int:
     def send(event: dict) -> None:
         events.write(json.dumps(event) + "\n")
 
-    from bench.machine import peak_memory_above, reset_peak_memory
+    from bench.run.machine import peak_memory_above, reset_peak_memory
 
     baseline = reset_peak_memory()
     import implementations
-    from bench.config import RunConfig
-    from bench.data import load_dataset
-    from bench.harness import KernelResult, make_workload, run_kernel
-    from bench.machine import pinned_threads
-    from bench.results import json_safe
+    from bench.results.files import json_safe
+    from bench.run.config import RunConfig
+    from bench.run.data import load_dataset
+    from bench.run.harness import KernelResult, make_workload, run_kernel
+    from bench.run.machine import pinned_threads
 
     class StreamReporter:
         """Send each harness event to the parent as it happens."""

@@ -12,8 +12,8 @@ import math
 
 import pandas as pd
 
-from bench.frame import run_rows
-from bench.summary import summary_rows
+from bench.results.frame import run_rows
+from bench.results.summary import summary_rows
 
 Labelled = list[tuple[str, dict]]
 
@@ -85,7 +85,7 @@ def time_to_accuracy_table(runs: Labelled, target: float) -> pd.DataFrame:
 
 
 def efficiency_table(runs: Labelled) -> pd.DataFrame:
-    """Return achieved GFLOP/s per ok kernel (FLOPs from bench.frame) and its fraction of its file's roof."""
+    """Return achieved GFLOP/s per ok kernel (FLOPs from bench.results.frame) and its fraction of its file's roof."""
     frames = []
     for label, document in runs:
         rows = pd.DataFrame(run_rows(document, label))

@@ -2,9 +2,9 @@
 
 Each side of a comparison is one or more pytest-benchmark files, every file one
 process (a run) of the same code. :func:`load_side` returns, for every benchmark,
-a :class:`~bench.stats.Side`: the :class:`~bench.stats.Timings` of that benchmark
+a :class:`~bench.regress.stats.Side`: the :class:`~bench.regress.stats.Timings` of that benchmark
 in each run (raw round times when the file has them, and the median and
-quartiles). The statistics are :mod:`bench.stats`'s; the table and the command
+quartiles). The statistics are :mod:`bench.regress.stats`'s; the table and the command
 are :mod:`bench.cli.compare`'s. Files are read as JSON only.
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from bench.errors import BenchError
-from bench.frame import expand
-from bench.results import PYTEST_KIND, kind_of, read_json
-from bench.stats import Side, Timings
+from bench.regress.stats import Side, Timings
+from bench.results.files import PYTEST_KIND, kind_of, read_json
+from bench.results.frame import expand
 
 # Raw timings beyond this many per run are thinned to evenly spaced quantiles:
 # the median and its spread need the shape of the distribution, not 100,000 points.
