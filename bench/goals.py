@@ -16,7 +16,7 @@ FLOPs are dense-equivalent (:func:`bench.flops.epoch_flops`), so a kernel that
 skips zero inputs can exceed 100% of the dense roof; the multiply-adds such a
 kernel actually does are given beside them (:func:`bench.flops.sparse_epoch_flops`).
 
-The goals (issue 14):
+The goals:
 
 1. the fastest exact kernel takes at most 1.0x the dense roof's time per epoch at batch 100;
 2. the best Numba kernel takes at most 0.5x the best of PyTorch (eager and compiled) and
@@ -42,9 +42,10 @@ from bench.flops import epoch_flops, sparse_epoch_flops
 from bench.results.files import GOALS_KIND, SCHEMA
 from bench.run.config import RunConfig
 from bench.run.data import load_dataset, resolve_data_dir, synthetic_name
-from bench.run.harness import FD_RTOL, SilentReporter, reference_check
+from bench.run.harness import SilentReporter
 from bench.run.machine import blas_info, machine_info, numba_info, pinned_threads
 from bench.run.parent import run_in_worker
+from bench.run.probe import FD_RTOL, reference_check
 from bench.run.roof import measure_roof
 
 SIZES = [784, 30, 10]
@@ -75,7 +76,7 @@ cpu_target.target_context.refresh()
 seconds["numba_setup"] = time.perf_counter() - mark
 import implementations
 for name in ("numba", "numba-parallel", "numba-fastmath", "numba-sparse"):
-    if name in implementations.listed():
+    if name in implementations.registry.names():
         mark = time.perf_counter()
         for dtype in ("float64", "float32"):
             implementations.get(name).warm_up([784, 30, 10], dtype)
@@ -117,7 +118,7 @@ def cache_warm_up() -> dict[str, float]:
 
 def _setting(n_threads: int, dtype: str, rounds: int, n_train: int, progress: Callable[[str], None]) -> dict:
     """Return one setting's roof and its kernels' epoch times at batch 100, 10 and 1."""
-    listed = implementations.listed()
+    listed = implementations.registry.names()
     names = [name for name in KERNELS if name in listed]
     with pinned_threads(n_threads):
         setting = {"threads": n_threads, "dtype": dtype, "roof": measure_roof(dtype), "epochs": []}
@@ -139,7 +140,7 @@ def _setting(n_threads: int, dtype: str, rounds: int, n_train: int, progress: Ca
 
 def density_sweep(dtype: str, rounds: int, progress: Callable[[str], None]) -> list[dict]:
     """Return numba and numba-sparse epoch times at batch 100, one thread, on synthetic inputs per zero fraction."""
-    names = [name for name in ("numba", "numba-sparse") if name in implementations.listed()]
+    names = [name for name in ("numba", "numba-sparse") if name in implementations.registry.names()]
     points = []
     for zeros in ZERO_FRACTIONS:
         progress(f"density: {dtype}, {100 * zeros:.0f}% zero pixels: {', '.join(names)}")
@@ -155,7 +156,7 @@ def dataset_points(dtype: str, rounds: int, progress: Callable[[str], None]) -> 
 
     A data set that cannot be found here is kept as a point with ``skipped`` (the reason) and no epochs.
     """
-    names = [name for name in ("numba", "numba-sparse") if name in implementations.listed()]
+    names = [name for name in ("numba", "numba-sparse") if name in implementations.registry.names()]
     points = []
     for dataset in DATASETS:
         try:

@@ -1,7 +1,7 @@
 """Measure how far honest kernels drift from the float64 reference's trajectory: the figures behind bench.run.verify.
 
 For one workload (batch size, order, dtype, training images, epochs) it computes the
-reference's trajectory with :func:`bench.run.verify.compute_trajectory` (with its nudged
+reference's trajectory with :func:`bench.run.trajectory.compute_trajectory` (with its nudged
 twin, and the float32 reference in a float32 run), then trains each kernel in this
 process from the same parameters in the same batch order and records, after every
 epoch, its relative distance from the reference's parameters, its correct test images,
@@ -26,7 +26,8 @@ import implementations
 from bench.run.config import RunConfig
 from bench.run.data import load_dataset, one_hot, scale_pixels
 from bench.run.machine import machine_info
-from bench.run.verify import compute_trajectory, label_check, worst_array
+from bench.run.trajectory import compute_trajectory
+from bench.run.verify import label_check, worst_array
 from implementations.core import batch_order, init_params
 
 KERNELS = ("loop", "numba", "numba-sparse", "numba-parallel", "torch", "jax")
@@ -55,7 +56,7 @@ def measure(config: RunConfig, names: list[str]) -> dict:
         "kernels": {},
     }
     for name in names:
-        if name not in implementations.available():
+        if name not in implementations.registry.available():
             continue
         impl = implementations.get(name)
         impl.warm_up(config.sizes, config.dtype, n_train=n, batch_size=config.batch_size, shuffle=config.shuffle)

@@ -31,8 +31,8 @@ import implementations
 from bench.flops import epoch_flops
 from bench.run.data import load_dataset, one_hot, scale_pixels
 from bench.run.roof import measure_roof
-from implementations import numba_sparse as sparse
 from implementations.core import init_params
+from implementations.kernels import numba_sparse as sparse
 
 SIZES = [784, 30, 10]
 

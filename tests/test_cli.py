@@ -12,9 +12,18 @@ import implementations
 from tests.conftest import SMALL, run_cli
 
 
-def test_run_writes_results_and_all_kernels_agree(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "impls",
+    [
+        pytest.param(["vectorized", "numba"], id="reference-and-numba"),
+        # No --impl: every available kernel, a worker each (a minute with every extra).
+        pytest.param([], id="every-kernel", marks=pytest.mark.slow),
+    ],
+)
+def test_run_writes_results_and_its_kernels_agree(tmp_path, capsys, impls):
     out = tmp_path / "r.json"
-    status, stdout, _ = run_cli(capsys, "run", *SMALL, "--out", str(out))
+    flags = [flag for name in impls for flag in ("--impl", name)]
+    status, stdout, _ = run_cli(capsys, "run", *SMALL, *flags, "--out", str(out))
     assert status == 0
     doc = json.loads(out.read_text())
     assert doc["schema"] == 1 and doc["kind"] == "backprop-bench run"
@@ -23,7 +32,7 @@ def test_run_writes_results_and_all_kernels_agree(tmp_path, capsys):
     assert doc["machine"]["cpu_model"] and doc["machine"]["versions"]["numpy"]
     assert doc["reference_check"]["finite_difference_max_rel_error"] <= 1e-6
     entries = {e["name"]: e for e in doc["implementations"]}
-    assert set(entries) == set(implementations.available())
+    assert set(entries) == set(impls or implementations.registry.names())
     accuracies = {name: tuple(e["test_accuracy"]) for name, e in entries.items()}
     assert len(set(accuracies.values())) == 1, accuracies
     for name, entry in entries.items():
@@ -48,6 +57,7 @@ def test_same_seed_same_results(tmp_path, capsys):
     assert runs[0] == runs[1]
 
 
+@pytest.mark.slow
 def test_console_script_runs(tmp_path):
     out = tmp_path / "r.json"
     cmd = [sys.executable, "-m", "bench.cli", "run", "--impl", "vectorized", *SMALL, "--out", str(out)]

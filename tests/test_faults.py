@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,12 +18,12 @@ from hypothesis import strategies as st
 
 from bench.results.files import write_atomic
 from bench.run.data import DataError, read_idx
-from tests.conftest import SMALL, idx_bytes, run_cli
+from tests.conftest import FAULTY, SMALL, idx_bytes, run_cli
 
 # --- interrupts and resume --------------------------------------------------------------
 
 
-FLAKY = str(Path(__file__).parent / "kernels" / "interrupts_parent.py")
+FLAKY = str(FAULTY / "interrupts_parent.py")
 
 
 def test_interrupt_saves_finished_epochs_and_resume_completes(tmp_path, capsys, monkeypatch, request):
@@ -71,6 +70,7 @@ def test_resume_from_a_bad_file_is_one_line(tmp_path, capsys, content):
     assert status == 2 and str(path) in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 def test_real_signal_stops_quickly_and_saves(tmp_path, sig, code):
     out = tmp_path / "r.json"

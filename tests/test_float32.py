@@ -26,14 +26,15 @@ from __future__ import annotations
 import pytest
 
 import implementations
+from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
 from bench.run.data import load_dataset, one_hot, scale_pixels
-from bench.run.harness import KernelResult, check_parity, make_workload, tolerances
+from bench.run.probe import check_parity, make_workload, tolerances
 from implementations import Params, batch_order, init_params, max_rel_error
 
 ACCURACY_MARGIN = 0.005
 ETA = 3.0
-KERNELS = implementations.available()
+KERNELS = implementations.registry.available()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.results.frame import COLUMNS, load_frame
-from tests.test_compare import BENCHMARKS, pytest_benchmark_document, write
+from tests.conftest import BENCHMARKS, benchmark_document, write_json
 
 
 def run_document() -> dict:
@@ -36,8 +36,8 @@ def run_document() -> dict:
 
 
 def test_both_kinds_in_one_frame(tmp_path):
-    bench_file = write(tmp_path / "bench.json", pytest_benchmark_document(1))
-    run_file = write(tmp_path / "run.json", run_document())
+    bench_file = write_json(tmp_path / "bench.json", benchmark_document(1))
+    run_file = write_json(tmp_path / "run.json", run_document())
     frame = load_frame([bench_file, run_file])
     assert list(frame.columns) == list(COLUMNS)
     assert len(frame) == len(BENCHMARKS) + 2
@@ -63,7 +63,7 @@ def test_both_kinds_in_one_frame(tmp_path):
 def test_folders_expand_to_their_json_files(tmp_path):
     (tmp_path / "runs").mkdir()
     for i in range(3):
-        write(tmp_path / "runs" / f"{i}.json", pytest_benchmark_document(i))
+        write_json(tmp_path / "runs" / f"{i}.json", benchmark_document(i))
     frame = load_frame([tmp_path / "runs"])
     assert frame["source"].nunique() == 3 and len(frame) == 3 * len(BENCHMARKS)
 

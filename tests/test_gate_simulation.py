@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from bench.regress.pytest_files import side_of
 from bench.regress.stats import compare_benchmark, compare_sides
@@ -44,12 +45,14 @@ def slowed(kernel: str) -> dict[str, float]:
     return {name: 1.5 for name, *_ in SUITE if f"[{kernel}-float64" in name}
 
 
+@pytest.mark.slow
 def test_false_alarms_at_most_5_percent_over_200_aa_checks():
     rng = np.random.default_rng(20260101)
     alarms = sum(bool(check(rng, {})) for _ in range(CHECKS))
     assert alarms <= 0.05 * CHECKS, f"{alarms} false alarms in {CHECKS} A/A checks"
 
 
+@pytest.mark.slow
 def test_a_one_and_a_half_x_slowdown_is_caught_in_95_percent_of_200():
     rng = np.random.default_rng(20260102)
     caught = wrong = 0
@@ -62,6 +65,7 @@ def test_a_one_and_a_half_x_slowdown_is_caught_in_95_percent_of_200():
     assert wrong <= 0.05 * CHECKS, f"{wrong} checks also flagged an unchanged benchmark"
 
 
+@pytest.mark.slow
 def test_one_run_per_side_is_only_guarded_by_the_threshold():
     """With one run a side the interval sees no between-run noise: that is why --against runs six."""
     rng = np.random.default_rng(3)

@@ -1,11 +1,15 @@
-"""The goal arithmetic of `backprop-bench goals`, on a synthetic measurement."""
+"""The goal arithmetic of `backprop-bench goals`, and the command itself, on a synthetic measurement."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+import bench.goals
 from bench.flops import epoch_flops, sparse_epoch_flops
 from bench.goals import goal_table, table_rows, verdicts
+from tests.conftest import run_cli
 
 
 def entry(name: str, batch_size: int, seconds: list[float], status: str = "ok") -> dict:
@@ -135,3 +139,29 @@ def test_goals_refuse_to_measure_against_a_reference_that_fails_finite_differenc
     monkeypatch.setattr(goals, "reference_check", lambda seed: 1e-3)
     with pytest.raises(BenchError, match="finite-difference check"):
         goals.measure([1], ["float64"], 1, lambda text: None)
+
+
+def test_the_command_saves_the_measurement_and_prints_the_table_and_verdicts(document, tmp_path, capsys, monkeypatch):
+    """The command's own work in-process; the measurement (full MNIST, minutes) is the synthetic one."""
+    asked = []
+
+    def measure(threads, dtypes, rounds, say, density=True):
+        asked.append((threads, dtypes, rounds, density))
+        return document
+
+    monkeypatch.setattr(bench.goals, "measure", measure)
+    out = tmp_path / "goals.json"
+    args = ["--threads", "2", "--dtype", "float64", "--rounds", "3", "--no-density", "--out", str(out)]
+    status, stdout, err = run_cli(capsys, "goals", *args)
+    assert status == 0, err
+    assert asked == [([2], ["float64"], 3, False)]
+    assert json.loads(out.read_text()) == document
+    assert "numba-parallel" in stdout and verdicts(document)[-1] in stdout
+    assert f"results saved to {out}" in err
+
+
+@pytest.mark.parametrize("args", [["--threads", "0"], ["--dtype", "float16"], ["--rounds", "x"]])
+def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args):
+    monkeypatch.setattr(bench.goals, "measure", lambda *args, **kwargs: pytest.fail("measured despite a bad option"))
+    status, _, err = run_cli(capsys, "goals", *args, "--out", str(tmp_path / "goals.json"))
+    assert status == 2 and len(err.strip().splitlines()) == 1, err

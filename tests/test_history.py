@@ -157,6 +157,7 @@ def test_autosave_files_are_read_and_dirty_ones_left_out(tmp_path, capsys):
     assert len(series) == 7 and series["machine"].str.startswith("laptop-").all()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed")
 def test_the_page_renders_in_chromium_with_strings_as_text(page):
     """Chromium's DOM of the page: four chart images, the steps table, and the hostile name as text, not a script."""

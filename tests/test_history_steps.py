@@ -9,6 +9,7 @@ benchmark with 5 rounds, the suite's noisiest kind (`test_epoch`).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from bench.regress.pytest_files import side_of
 from bench.regress.stats import compare_sides
@@ -31,12 +32,14 @@ def confirmed(values: np.ndarray) -> list:
     return [step for step in detect_steps(values) if step.confirmed]
 
 
+@pytest.mark.slow
 def test_no_change_gives_no_step_in_95_of_100_histories():
     rng = np.random.default_rng(101)
     quiet = sum(not confirmed(history(rng, np.ones(COMMITS))) for _ in range(HISTORIES))
     assert quiet >= 95, f"{HISTORIES - quiet} of {HISTORIES} A/A histories had a step"
 
 
+@pytest.mark.slow
 def test_a_one_and_a_quarter_step_is_found_at_its_commit_in_95_of_100():
     rng = np.random.default_rng(102)
     found = 0
@@ -53,6 +56,7 @@ def drift(at: int) -> np.ndarray:
     return 1.06 ** np.clip(np.arange(COMMITS) - at + 1, 0, 5)
 
 
+@pytest.mark.slow
 def test_a_drift_of_five_six_percent_commits_is_reported_in_90_of_100():
     rng = np.random.default_rng(103)
     reported = 0
@@ -63,6 +67,7 @@ def test_a_drift_of_five_six_percent_commits_is_reported_in_90_of_100():
     assert reported >= 90, f"reported in {reported} of {HISTORIES}"
 
 
+@pytest.mark.slow
 def test_the_pairwise_check_misses_every_commit_of_the_drift():
     """`compare --against` of each drift commit with its parent (six runs a side) never fails: 1.06x is noise to it."""
     rng = np.random.default_rng(104)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 import implementations
+from implementations import BUILTIN, Kernel, Registry
 from implementations.core import init_params, max_rel_error, train_epoch_with
 from tests.conftest import params_equal, random_batch
 
@@ -92,8 +95,23 @@ def test_warm_up_accepts_any_depth(impl):
 
 
 def test_registry_lists_the_core_kernels():
-    assert {"loop", "vectorized", "numba"} <= set(implementations.available())
-    assert implementations.available() == sorted(implementations.available())
+    assert {"loop", "vectorized", "numba"} <= set(implementations.registry.available())
+    assert implementations.registry.available() == sorted(implementations.registry.available())
+
+
+def test_the_registry_says_why_a_kernel_cannot_run_before_importing_it():
+    needs_package = Kernel("needs-package", "bbtest_no_such_module", packages=("bbtest_no_such_package",))
+    needs_program = Kernel("needs-program", "implementations.kernels.loop", programs={"BBTEST_CXX": "/nonexistent/c++"})
+    registry = Registry([*BUILTIN, needs_package, needs_program])
+    assert "needs-package" in registry and "needs-package" not in registry.names()
+    assert registry.why_not("needs-package") == "bbtest_no_such_package is not installed"
+    assert registry.why_not("needs-program") == "the C++ compiler /nonexistent/c++ ($BBTEST_CXX) is not found"
+    assert registry.why_not("loop") is None and "loop" in registry.names()
+    # Without the extras, torch and jax kernels are unavailable too, each for its own reason.
+    missing_extras = {row.name for row in BUILTIN if registry.why_not(row.name) is not None}
+    assert set(registry.unavailable()) == {"needs-package", "needs-program"} | missing_extras
+    assert "bbtest_no_such_module" not in sys.modules  # none of that imported anything
+    assert "needs-package" not in registry.available()  # it was tried: its import fails
 
 
 def test_unknown_name_lists_known_ones():

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from implementations import numba_fastmath, numba_jit, numba_parallel, numba_sparse
 from implementations.core import init_params
+from implementations.kernels import numba_fastmath, numba_jit, numba_parallel, numba_sparse
 from tests.conftest import random_batch
 
 RTOL64 = 1e-10
@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json
 import numpy as np
-from implementations import numba_parallel, numba_sparse, vectorized
+from implementations.kernels import numba_parallel, numba_sparse, vectorized
 from implementations.core import init_params, max_rel_error, train_epoch_with
-from tests.test_sparse import sparse_batch
+from tests.conftest import sparse_batch
 
 REMAINDERS = (1, 2, 3, 4, 5, 31, 32, 33, 52, 53, 63, 64, 65, 99)
 KERNELS = (numba_sparse, numba_parallel)
@@ -75,6 +75,7 @@ def errors_at(threads: int) -> dict[str, dict[str, float]]:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, 2, 4, 8])
 def test_every_remainder_path_matches_reference(threads):
     errors = errors_at(threads)

@@ -17,8 +17,8 @@ pytest.importorskip("numba")
 PROBE = """
 from threadpoolctl import threadpool_info
 import implementations
-from implementations.numba_jit import _blas_single_threaded
-with _blas_single_threaded():
+from implementations.kernels.numba_common import blas_single_threaded
+with blas_single_threaded():
     implementations.get("numba-parallel").warm_up([20, 10], "float64")  # first compile loads SciPy's BLAS
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     assert any("scipy" in lib["filepath"] for lib in blas), blas

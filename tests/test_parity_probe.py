@@ -1,6 +1,6 @@
 """The parity probe runs the very code that is then timed: batch size 1, shuffled, a short last batch, float32.
 
-Each deliberately wrong kernel (tests/kernels/) is right where the old probe looked
+Each deliberately wrong kernel (tests/kernels/wrong/) is right where the old probe looked
 (100 images, batch 10, in order, float64 parameters) and wrong only on one path; it
 must end ``parity-failed`` and never be timed. The harness function used here,
 :func:`bench.run.harness.run_kernel`, is the one every worker runs.
@@ -14,19 +14,11 @@ import numpy as np
 import pytest
 
 import implementations
+from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
 from bench.run.data import load_dataset
-from bench.run.harness import (
-    FLOAT32_FACTOR,
-    MAX_FLOAT32_SLACK,
-    KernelResult,
-    SilentReporter,
-    check_parity,
-    make_workload,
-    probe_size,
-    run_kernel,
-    tolerances,
-)
+from bench.run.harness import SilentReporter, run_kernel
+from bench.run.probe import FLOAT32_FACTOR, MAX_FLOAT32_SLACK, check_parity, make_workload, probe_size, tolerances
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +27,11 @@ def mnist():
 
 
 @pytest.fixture
-def registered(monkeypatch):
-    """Return register(module_name) -> kernel name, for a kernel file of tests/kernels, undone after the test."""
-    monkeypatch.setattr(implementations, "_MODULES", dict(implementations._MODULES))
-    monkeypatch.setattr(implementations, "_loaded", dict(implementations._loaded))
+def registered(registry):
+    """Return register(module_name) -> kernel name, for a file of tests/kernels/wrong, in this test's own registry."""
 
     def register(module_name: str) -> str:
-        module = importlib.import_module(f"tests.kernels.{module_name}")
-        implementations.register(module)
-        return module.name
+        return registry.register(importlib.import_module(f"tests.kernels.wrong.{module_name}"))
 
     return register
 

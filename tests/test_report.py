@@ -214,6 +214,7 @@ def test_bad_target_accuracy(tmp_path, capsys, target):
     assert status == 2 and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_run_then_report_end_to_end(tmp_path, capsys):
     results = tmp_path / "r.json"
     args = ["--train-limit", "500", "--epochs", "2", "--impl", "loop", "--impl", "vectorized", "--out", str(results)]

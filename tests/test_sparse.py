@@ -18,30 +18,12 @@ import numba
 import numpy as np
 import pytest
 
-from implementations import numba_sparse, vectorized
 from implementations.core import init_params, max_rel_error, train_epoch_with
-from tests.conftest import random_batch
+from implementations.kernels import numba_sparse, vectorized
+from tests.conftest import random_batch, sparse_batch
 
 RTOL64 = 1e-10
 DEPTHS = [[784, 30, 10], [784, 64, 32, 10], [12, 7, 5, 4, 3], [20, 10]]
-
-
-def sparse_batch(sizes: list[int], n: int, seed: int, dtype: str = "float64") -> tuple[np.ndarray, np.ndarray]:
-    """Return (X, Y) like random_batch, with rows of every density: all zero, 1-3 non-zeros, ~20%, dense."""
-    X, Y = random_batch(sizes, n, seed, dtype)
-    rng = np.random.default_rng(seed + 1000)
-    for i in range(n):
-        kind = i % 5
-        if kind == 0:
-            X[i] = 0
-        elif kind == 1:
-            keep = rng.choice(sizes[0], size=1 + i % 3, replace=False)  # fewer than a block of 4
-            row = np.zeros(sizes[0], dtype)
-            row[keep] = X[i, keep]
-            X[i] = row
-        elif kind in (2, 3):
-            X[i, rng.random(sizes[0]) < 0.8] = 0  # about MNIST's density
-    return X, Y
 
 
 def reference_epoch(params, X, Y, batch_size, order=None):

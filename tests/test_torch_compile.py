@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 pytest.importorskip("torch")
-torch_compile = pytest.importorskip("implementations.torch_compile", reason="torch-compile is not available here")
+torch_compile = pytest.importorskip("implementations.kernels.torch_compile", reason="torch-compile is not available")
 
 from torch._dynamo.utils import counters  # noqa: E402
 
-from implementations import vectorized  # noqa: E402
 from implementations.core import init_params, max_rel_error, train_epoch_with  # noqa: E402
+from implementations.kernels import vectorized  # noqa: E402
 from tests.conftest import random_batch  # noqa: E402
 
 SIZES = [20, 9, 10]
@@ -52,14 +52,19 @@ def test_params_are_not_modified():
 
 def test_without_a_compiler_the_kernel_is_unavailable_with_the_reason():
     probe = (
-        "import implementations; print('torch-compile' in implementations.listed()); "
-        "print(implementations.not_listed().get('torch-compile')); "
-        "print(implementations.unavailable().get('torch-compile'))"
+        "import implementations\n"
+        "registry = implementations.registry\n"
+        "print('torch-compile' in registry.names())\n"
+        "print(registry.why_not('torch-compile'))\n"
+        "print('torch-compile' in registry.available())\n"
+        "try:\n    implementations.get('torch-compile')\n"
+        "except implementations.UnknownImplementation as exc:\n    print(exc)\n"
     )
     env = {**os.environ, "CXX": "/nonexistent/c++"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
-    in_listed, reason, import_error = done.stdout.splitlines()
-    assert in_listed == "False"  # a run without --impl leaves it out instead of failing in its worker
+    in_names, reason, in_available, import_error = done.stdout.splitlines()
+    assert in_names == "False"  # a run without --impl leaves it out instead of failing in its worker
     assert reason == "the C++ compiler /nonexistent/c++ ($CXX) is not found"
+    assert in_available == "False"  # the module's own guard refuses to import
     assert "ImportError" in import_error and "C++ compiler" in import_error

@@ -109,7 +109,7 @@ def test_backfill_records_resumes_and_keeps_finished_commits_when_interrupted(re
     record = json.loads(next((store / "box").glob(f"{commits[4]}-*.json")).read_text())
     assert record["commit_info"]["id"] == commits[4] and record["commit_info"]["subject"] == "commit 4"
     assert record["commit_info"]["depth"] == 5
-    assert record["backprop_bench_track"]["config"] == track.Settings().config()
+    assert record["backprop_bench_track"]["config"] == track.SuiteSettings().config()
     assert "data" not in record["benchmarks"][0]["stats"]
     # Another configuration is another series: nothing is skipped.
     status, out, _ = run_cli(capsys, *args, "--size", "500")
@@ -161,7 +161,7 @@ def test_import_autosave_files_once_and_leave_dirty_ones(tmp_path, capsys):
 
 
 def test_the_configuration_a_run_records_is_the_one_resume_expects():
-    settings = track.Settings(threads=2, size=500, epoch_rounds=3)
+    settings = track.SuiteSettings(threads=2, size=500, epoch_rounds=3)
     machine_info = {
         "python_version": platform.python_version(),
         "backprop_bench": {"threads": 2, "train_size": 500, "epoch_rounds": 3, "cpu_flags": ["avx2"]},

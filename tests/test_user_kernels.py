@@ -7,8 +7,6 @@ shows them.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import os
 import re
@@ -18,43 +16,24 @@ import subprocess
 import sys
 import textwrap
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import implementations
-from implementations import nielsen
+from implementations import BUILTIN, Registry
 from implementations.core import init_params
-from implementations.validate import display_path
-from tests.conftest import params_equal, random_batch, run_cli
-
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-EXAMPLES = ROOT / "examples"
-SMALL = ["--train-limit", "300", "--epochs", "2", "--batch-size", "50"]
-
-
-@contextlib.contextmanager
-def isolated_registry() -> Iterator[None]:
-    """Restore the registry afterwards: kernels resolved inside must not leak into other tests' runs."""
-    saved = {name: copy.copy(getattr(implementations, name)) for name in _REGISTRY}
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(implementations, name, value)
-
-
-_REGISTRY = ("_MODULES", "_loaded", "_failed", "_external", "_entry_point_cache")
+from implementations.plugins import nielsen
+from implementations.plugins.loader import GROUP
+from implementations.plugins.validate import display_path
+from tests.conftest import EXAMPLES, HONEST, ROOT, SMALL, params_equal, random_batch, run_cli
 
 
 @pytest.fixture(autouse=True)
-def registry() -> Iterator[None]:
-    """Every test here starts and ends with the registry as it was."""
-    with isolated_registry():
-        yield
+def own_registry(registry) -> Registry:
+    """Every test here has a fresh registry (tests/conftest.py): what it resolves does not leak into others' runs."""
+    return registry
 
 
 def run_entries(capsys, tmp_path, *impls: str, args=SMALL) -> tuple[int, dict[str, dict]]:
@@ -106,13 +85,13 @@ def install_entry_point(site: Path, name: str, value: str, module_source: str, d
     info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(f"[{implementations.loader.GROUP}]\n{name} = {value}\n")
+    (info / "entry_points.txt").write_text(f"[{GROUP}]\n{name} = {value}\n")
 
 
 def test_an_entry_point_kernel_is_available_and_runs(tmp_path, capsys, monkeypatch):
     install_entry_point(tmp_path / "site", "bbtest-ep", "bbtest_ep_kernel", (EXAMPLES / "my_kernel.py").read_text())
     add_to_path(monkeypatch, tmp_path / "site")
-    assert "bbtest-ep" in implementations.available()  # so a run with no --impl includes it
+    assert "bbtest-ep" in implementations.registry.names()  # so a run with no --impl includes it
     assert implementations.get("bbtest-ep").source.startswith("entry point bbtest-ep = bbtest_ep_kernel")
     status, entries = run_entries(capsys, tmp_path, "bbtest-ep", "vectorized")
     assert status == 0, entries
@@ -133,9 +112,10 @@ def test_an_entry_point_may_name_a_nielsen_class(tmp_path, monkeypatch):
 def test_an_entry_point_taking_a_built_in_name_is_reported_not_loaded(tmp_path, monkeypatch):
     install_entry_point(tmp_path / "site", "loop", "bbtest_clash", (EXAMPLES / "my_kernel.py").read_text())
     add_to_path(monkeypatch, tmp_path / "site")
-    assert implementations.get("loop").source == "implementations.loop"
-    reason = implementations.unavailable()["loop (bbtest_clash)"]
-    assert "two kernels are named 'loop'" in reason and "bbtest_clash" in reason and "implementations.loop" in reason
+    assert implementations.get("loop").source == "implementations.kernels.loop"
+    reason = implementations.registry.unavailable()["loop (bbtest_clash)"]
+    assert "two kernels are named 'loop'" in reason and "bbtest_clash" in reason
+    assert "implementations.kernels.loop (built in)" in reason
 
 
 # --- Nielsen-style classes ----------------------------------------------------------------
@@ -145,14 +125,14 @@ def test_an_entry_point_taking_a_built_in_name_is_reported_not_loaded(tmp_path, 
     ("file", "form"), [("book_network.py", nielsen.PER_EXAMPLE), ("book_network_matrix.py", nielsen.PER_BATCH)]
 )
 def test_nielsen_classes_pass_check_unmodified(capsys, file, form):
-    status, out, err = run_cli(capsys, "check", str(DATA / file), "--no-speed")
+    status, out, err = run_cli(capsys, "check", str(HONEST / file), "--no-speed")
     assert status == 0, out + err
     assert out.strip().splitlines()[-1].startswith(f"PASS {Path(file).stem}: agrees with the float64 reference")
     assert f"per {form.removeprefix('per-')}:" in out.splitlines()[0]
 
 
 def test_nielsen_classes_reach_the_accuracy_of_vectorized_at_every_epoch(tmp_path, capsys):
-    files = [str(DATA / "book_network.py"), str(DATA / "book_network_matrix.py")]
+    files = [str(HONEST / "book_network.py"), str(HONEST / "book_network_matrix.py")]
     status, entries = run_entries(capsys, tmp_path, "vectorized", *files, args=[*SMALL[:2], "--epochs", "3"])
     assert status == 0, entries
     reference = entries["vectorized"]["test_accuracy"]
@@ -162,7 +142,7 @@ def test_nielsen_classes_reach_the_accuracy_of_vectorized_at_every_epoch(tmp_pat
 
 
 def test_the_adapter_around_the_reference_reproduces_it_bit_for_bit():
-    wrapped = implementations.get(implementations.resolve(f"nielsen:{DATA / 'reference_network.py'}"))
+    wrapped = implementations.get(implementations.resolve(f"nielsen:{HONEST / 'reference_network.py'}"))
     reference = implementations.get("vectorized")
     params = init_params([784, 30, 10], 1)
     X, Y = random_batch([784, 30, 10], 230, 3)
@@ -203,7 +183,7 @@ def test_a_file_with_several_classes_needs_the_class_named(tmp_path):
 
 
 def test_resolving_the_same_file_twice_loads_it_once():
-    spec = str(DATA / "book_network.py")
+    spec = str(HONEST / "book_network.py")
     name = implementations.resolve(spec)
     impl = implementations.get(name)
     assert implementations.resolve(spec) == name and implementations.get(spec) is impl
@@ -211,7 +191,7 @@ def test_resolving_the_same_file_twice_loads_it_once():
 
 
 def test_a_module_path_of_a_built_in_resolves_to_the_built_in():
-    assert implementations.resolve("implementations.loop") == "loop"
+    assert implementations.resolve("implementations.kernels.loop") == "loop"
 
 
 # --- the examples, exactly as examples/README.md shows them -------------------------------
@@ -229,11 +209,15 @@ def test_the_readme_shows_a_complete_kernel_under_30_lines():
     assert len(readme_commands()) == 3
 
 
-@pytest.mark.parametrize("command", readme_commands())
+@pytest.mark.parametrize(
+    "command",
+    # --quick still times an epoch of 6,000 images through the harness, the loop kernel included.
+    [pytest.param(c, marks=pytest.mark.slow) if "--quick" in c else c for c in readme_commands()],
+)
 def test_the_examples_run_as_the_readme_shows(command, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(ROOT)
     # The speed line times the kernel beside the built-ins; two of them keep this test short.
-    monkeypatch.setattr(implementations, "builtin", lambda: ["loop", "vectorized"])
+    monkeypatch.setattr(implementations, "registry", Registry(k for k in BUILTIN if k.name in ("loop", "vectorized")))
     args = shlex.split(command)[1:]
     if args[0] == "run":
         args += ["--out", str(tmp_path / "r.json")]
@@ -281,7 +265,10 @@ def test_user_frame_points_into_the_users_file_past_library_frames(tmp_path):
 # --- the same three routes through sweep and the pytest-benchmark suite --------------------
 
 
-@pytest.fixture(params=["file", "module", "entry-point"])
+# `run` takes all three routes in the fast tier; sweep and the suite resolve them the same way.
+@pytest.fixture(
+    params=["file", pytest.param("module", marks=pytest.mark.slow), pytest.param("entry-point", marks=pytest.mark.slow)]
+)
 def outside_kernel(request, tmp_path, monkeypatch) -> tuple[str | None, str]:
     """Return (spec to pass, or None for an installed entry point, which needs none; the kernel's name)."""
     source = (EXAMPLES / "my_kernel.py").read_text()
@@ -314,6 +301,7 @@ def test_a_kernel_from_outside_runs_through_sweep(outside_kernel, tmp_path, caps
     assert entries[name]["test_accuracy"] == entries["vectorized"]["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_a_kernel_from_outside_runs_through_the_benchmark_suite(outside_kernel, tmp_path):
     spec, name = outside_kernel
     report = tmp_path / "bench.json"

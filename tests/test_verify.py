@@ -1,7 +1,7 @@
 """The timed work itself is verified: the reference's trajectory, its cache, and the checks of every epoch.
 
 A kernel can tell the parity probe from the timed call (its length, its being the first
-call), so three kernels of tests/kernels/ are honest on the probe and wrong only where
+call), so three kernels of tests/kernels/wrong/ are honest on the probe and wrong only where
 they are timed: a tenth of the data on large inputs, nothing after the first call, and
 labels off by one. Each must end ``mismatch`` naming the epoch or the predict check;
 honest kernels in float64 and float32 end ``ok`` in the same runs.
@@ -18,15 +18,17 @@ import numpy as np
 import pytest
 
 import implementations
+from bench.run import trajectory as trajectories
 from bench.run import verify
 from bench.run.config import RunConfig
 from bench.run.data import load_dataset
-from bench.run.harness import SilentReporter, make_workload, run_kernel
+from bench.run.harness import SilentReporter, run_kernel
+from bench.run.probe import make_workload
 from implementations.core import Params, init_params
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
-KERNELS = "tests/kernels"
+KERNELS = "tests/kernels/wrong"
 MY_KERNEL = "examples/my_kernel.py"
 
 
@@ -39,7 +41,7 @@ def mnist():
 def cache(tmp_path, monkeypatch):
     """Return a fresh, empty trajectory cache folder for this test."""
     folder = tmp_path / "cache"
-    monkeypatch.setenv(verify.CACHE_VARIABLE, str(folder))
+    monkeypatch.setenv(trajectories.CACHE_VARIABLE, str(folder))
     return folder
 
 
@@ -48,24 +50,24 @@ def _config(**options) -> RunConfig:
 
 
 def test_the_trajectory_is_cached_and_a_longer_run_extends_it(mnist, cache):
-    first, info = verify.ensure_trajectory(_config(), mnist)
+    first, info = trajectories.ensure_trajectory(_config(), mnist)
     assert not info.cached and info.epochs == 2 and len(list(cache.glob("*.npz"))) == 1
-    again, info = verify.ensure_trajectory(_config(epochs=1), mnist)
+    again, info = trajectories.ensure_trajectory(_config(epochs=1), mnist)
     assert info.cached and again.epochs == 2
     assert all(np.array_equal(a, b) for a, b in zip(again.params[1].arrays(), first.params[1].arrays()))
-    longer, info = verify.ensure_trajectory(_config(epochs=3), mnist)
+    longer, info = trajectories.ensure_trajectory(_config(epochs=3), mnist)
     assert not info.cached and longer.epochs == 3
     # Continuing the cached run gives what a run from scratch gives.
-    fresh = verify.compute_trajectory(_config(epochs=3), mnist)
+    fresh = trajectories.compute_trajectory(_config(epochs=3), mnist)
     assert all(np.array_equal(a, b) for a, b in zip(longer.params[2].arrays(), fresh.params[2].arrays()))
     assert longer.correct == fresh.correct and longer.correct_nudged == fresh.correct_nudged
 
 
 def test_a_damaged_cache_file_is_computed_again(mnist, cache):
-    _, info = verify.ensure_trajectory(_config(), mnist)
+    _, info = trajectories.ensure_trajectory(_config(), mnist)
     with open(info.path, "r+b") as f:
         f.truncate(100)
-    trajectory, info = verify.ensure_trajectory(_config(), mnist)
+    trajectory, info = trajectories.ensure_trajectory(_config(), mnist)
     assert not info.cached and trajectory.epochs == 2
 
 
@@ -73,12 +75,12 @@ def test_a_damaged_cache_file_is_computed_again(mnist, cache):
     "change", [{"batch_size": 40}, {"shuffle": True}, {"seed": 2}, {"dtype": "float32"}, {"train_limit": 300}]
 )
 def test_the_key_names_the_whole_workload(mnist, change):
-    assert verify.workload_key(_config(), mnist) != verify.workload_key(_config(**change), mnist)
-    assert verify.workload_key(_config(), mnist) == verify.workload_key(_config(epochs=7), mnist)
+    assert trajectories.workload_key(_config(), mnist) != trajectories.workload_key(_config(**change), mnist)
+    assert trajectories.workload_key(_config(), mnist) == trajectories.workload_key(_config(epochs=7), mnist)
 
 
 def test_float32_trajectory_measures_its_own_drift(mnist, cache):
-    trajectory, _ = verify.ensure_trajectory(_config(dtype="float32"), mnist)
+    trajectory, _ = trajectories.ensure_trajectory(_config(dtype="float32"), mnist)
     assert all(0 < d < 1e-4 for d in trajectory.drift32)  # float32 rounding, not a mistake
     tolerance = verify.epoch_tolerance(implementations.get("vectorized"), trajectory, 1, "float32")
     assert tolerance == pytest.approx(verify.FLOAT32_EPOCH_FACTOR * max(verify.noise(trajectory, 1), 20 * 2**-23))
@@ -120,12 +122,6 @@ def test_labels_may_differ_only_at_ties():
     assert "shape" in verify.label_check(params, np.zeros(3, np.int64), X, "float64")[2]
 
 
-def _register(monkeypatch, spec: str) -> str:
-    monkeypatch.setattr(implementations, "_loaded", dict(implementations._loaded))
-    monkeypatch.setattr(implementations, "_external", dict(implementations._external))
-    return implementations.resolve(spec)
-
-
 @pytest.mark.parametrize(
     ("module", "expected"),
     [
@@ -134,8 +130,8 @@ def _register(monkeypatch, spec: str) -> str:
         ("labels_off_by_one", "epoch 0: predict disagrees with the reference on"),
     ],
 )
-def test_a_kernel_honest_only_on_the_probe_is_a_mismatch(mnist, cache, monkeypatch, module, expected):
-    name = _register(monkeypatch, f"{KERNELS}/{module}.py")
+def test_a_kernel_honest_only_on_the_probe_is_a_mismatch(mnist, cache, registry, module, expected):
+    name = registry.resolve(f"{KERNELS}/{module}.py")
     config = _config(impls=[name], train_limit=1500, epochs=2)
     result = run_kernel(name, make_workload(config, mnist), config, SilentReporter())
     assert result.status == "mismatch", result.message
@@ -147,8 +143,8 @@ def test_a_kernel_honest_only_on_the_probe_is_a_mismatch(mnist, cache, monkeypat
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_an_honest_numpy_kernel_ends_ok_with_every_epoch_checked(mnist, cache, monkeypatch, dtype):
-    name = _register(monkeypatch, MY_KERNEL)
+def test_an_honest_numpy_kernel_ends_ok_with_every_epoch_checked(mnist, cache, registry, dtype):
+    name = registry.resolve(MY_KERNEL)
     config = _config(impls=[name], train_limit=1500, epochs=2, dtype=dtype)
     result = run_kernel(name, make_workload(config, mnist), config, SilentReporter())
     assert result.status == "ok", result.message
@@ -176,6 +172,7 @@ def test_run_exits_1_and_never_ranks_a_mismatch(tmp_path, capsys, cache):
     assert "Not ranked (not ok): tenth-on-large" in (tmp_path / "report" / "report.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("module", "test", "expected"),
     [

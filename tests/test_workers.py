@@ -1,7 +1,7 @@
 """Each kernel in a fresh worker process: crashes, hangs, threads, compile order, memory, busy machines, resume.
 
-Kernels given as files (tests/kernels/*.py) are loaded by the worker itself, exactly as
-a user's ``--impl path/to/kernel.py`` is.
+Kernels given as files (tests/kernels/faulty/ and wrong/) are loaded by the worker itself,
+exactly as a user's ``--impl path/to/kernel.py`` is.
 """
 
 from __future__ import annotations
@@ -15,23 +15,18 @@ import pytest
 
 import implementations
 from bench.results.files import read_run
-from tests.conftest import SMALL, run_cli
-
-KERNELS = Path(__file__).parent / "kernels"
-
-
-def kernel(name: str) -> str:
-    """Return the --impl spec of a test kernel file."""
-    return str(KERNELS / f"{name}.py")
+from tests.conftest import FAULTY, SMALL, WRONG, needs_cores, run_cli
 
 
 def entries(path: Path) -> dict[str, dict]:
     return {e["name"]: e for e in read_run(path)["implementations"]}
 
 
+@pytest.mark.slow  # the hang is stopped by a 15 s timeout
 def test_a_segfault_and_a_hang_end_as_crashed_and_timeout_and_the_others_carry_on(tmp_path, capsys):
     out = tmp_path / "r.json"
-    impls = ["--impl", "vectorized", "--impl", kernel("segfault"), "--impl", kernel("hang"), "--impl", "loop"]
+    impls = ["--impl", "vectorized", "--impl", str(FAULTY / "segfault.py"), "--impl", str(FAULTY / "hang.py")]
+    impls += ["--impl", "loop"]
     status, stdout, _ = run_cli(capsys, "run", *SMALL, *impls, "--timeout", "15", "--out", str(out))
     assert status == 1
     found = entries(out)  # a valid results file
@@ -44,21 +39,23 @@ def test_a_segfault_and_a_hang_end_as_crashed_and_timeout_and_the_others_carry_o
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_failing_kernels_are_isolated_and_never_timed(tmp_path, capsys):
     out = tmp_path / "r.json"
-    impls = [x for name in ("off_by_a_bit", "raises", "explodes") for x in ("--impl", kernel(name))]
+    files = (WRONG / "off_by_a_bit.py", FAULTY / "raises_runtime_error.py", FAULTY / "explodes.py")
+    impls = [x for file in files for x in ("--impl", str(file))]
     status, stdout, _ = run_cli(capsys, "run", *SMALL, *impls, "--impl", "vectorized", "--out", str(out))
     assert status == 1
     found = entries(out)
     assert found["wrong"]["status"] == "parity-failed" and found["wrong"]["epoch_seconds"] == []
     assert found["crash"]["status"] == "error" and "kernel bug" in found["crash"]["message"]
-    assert "raises.py" in found["crash"]["message"]  # the user's own frame, not the harness's
+    assert "raises_runtime_error.py" in found["crash"]["message"]  # the user's own frame, not the harness's
     assert found["nan"]["status"] == "diverged" and found["nan"]["diverged_epoch"] == 0
     assert found["vectorized"]["status"] == "ok"
     assert "parity-failed" in stdout
 
 
-@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.slow  # a worker for every built-in kernel
+@pytest.mark.parametrize("threads", [1, pytest.param(2, marks=needs_cores(2))])
 def test_every_kernel_records_the_threads_the_run_allows(tmp_path, capsys, threads):
-    names = [n for n in implementations.builtin() if n != "loop"]
+    names = [n for n in implementations.registry.available(builtin=True) if n != "loop"]
     out = tmp_path / "r.json"
     impls = [x for name in names for x in ("--impl", name)]
     status, _, err = run_cli(capsys, "run", *SMALL, *impls, "--threads", str(threads), "--out", str(out))
@@ -74,9 +71,10 @@ def test_every_kernel_records_the_threads_the_run_allows(tmp_path, capsys, threa
         assert recorded["cores_used"] <= threads + 0.25, name
 
 
+@pytest.mark.slow  # three runs
 def test_compile_seconds_do_not_depend_on_the_order_kernels_run_in(tmp_path, capsys):
     pair = ["numba", "numba-fastmath"]
-    if not set(pair) <= set(implementations.available()):
+    if not set(pair) <= set(implementations.registry.available()):
         pytest.skip("numba kernels not available")
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     # Fill Numba's on-disk cache first, so that both orders below find it in the same state.
@@ -97,6 +95,8 @@ def test_peak_memory_is_recorded_per_kernel(tmp_path, capsys):
         assert 0 < entry["peak_memory_bytes"] < 4 * 2**30
 
 
+@pytest.mark.slow  # 3,000 images beside two busy processes
+@needs_cores(2)  # the hogs inherit this process's CPUs: with one, they share the run's and leave the rest idle
 def test_a_run_beside_a_cpu_hog_carries_the_busy_machine_warning(tmp_path, capsys):
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     try:

@@ -1,6 +1,6 @@
 """The timed work: mini-batch gradients, one training epoch, prediction over the test set.
 
-conftest.py parametrizes every benchmark over (implementation, dtype), and the
+fixtures.py (which the suite's plugin registers) parametrizes every benchmark over (implementation, dtype), and the
 gradients over batch sizes 10 and 100. Each benchmark asks ``checked_kernel``
 first, so a kernel is compiled (timed on its own, as ``compile_s``) and
 parity-checked against the float64 reference before anything of it is timed.
@@ -19,8 +19,8 @@ import pytest
 
 import implementations
 from bench.flops import epoch_flops, forward_flops, gradient_flops
-from bench.run.harness import FLOAT32_FACTOR
 from bench.run.machine import peak_memory_above
+from bench.run.probe import FLOAT32_FACTOR
 from bench.run.verify import check_epoch, label_check
 
 
@@ -44,7 +44,7 @@ def _check_gradients(checked, X, Y, nabla) -> None:
 
 
 def _record(benchmark, checked, name: str, n: int, gflop: float, batch_size: int | None) -> None:
-    """Fill extra_info (checked: the conftest's Checked); GFLOP/s is known only once it was timed."""
+    """Fill extra_info (checked: fixtures.py's Checked); GFLOP/s is known only once it was timed."""
     benchmark.extra_info.update(
         implementation=checked.impl.name,
         benchmark=name,
@@ -78,7 +78,7 @@ def test_gradients(benchmark, checked_kernel, impl_name, dtype, batch_size):
     _record(benchmark, checked, "gradients", batch_size, gflop, batch_size)
 
 
-def test_epoch(benchmark, checked_kernel, settings, impl_name, dtype):
+def test_epoch(benchmark, checked_kernel, bench_settings, impl_name, dtype):
     checked = checked_kernel(impl_name, dtype)
     work, config = checked.work, checked.config
     benchmark.group = f"epoch n={len(work.X)} {dtype}"
@@ -88,7 +88,7 @@ def test_epoch(benchmark, checked_kernel, settings, impl_name, dtype):
     params = benchmark.pedantic(
         checked.impl.train_epoch,
         args=(work.params0, work.X, work.Y, config.batch_size, config.eta),
-        rounds=settings.epoch_rounds,
+        rounds=bench_settings.epoch_rounds,
         iterations=1,
         warmup_rounds=1,
     )

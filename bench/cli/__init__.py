@@ -15,7 +15,7 @@ import sys
 from rich.console import Console
 
 import implementations
-from bench.errors import EXIT_BAD_INPUT, BenchError
+from bench.errors import EXIT_BAD_INPUT, BenchError, interrupted_status
 
 # Command name -> the module that defines add_parser(commands) and sets handler(args, out, err) -> int.
 _SUBCOMMANDS: dict[str, str] = {
@@ -61,3 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     except (BenchError, implementations.UnknownImplementation) as exc:
         err.print(f"backprop-bench: error: {exc}", markup=False, highlight=False)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:  # a command that saves nothing on the way: one line, no traceback
+        err.print("backprop-bench: interrupted", markup=False, highlight=False)
+        return interrupted_status(exc)

@@ -4,7 +4,7 @@ Exit statuses: 0 the kernel agrees with the reference everywhere, its timed MNIS
 included; 1 a step found a disagreement (the verdict names the first wrong array, or the
 timed epoch's status and message); 2 it cannot be loaded at all (a missing file, a
 syntax error, missing names), in one line. Both the printed steps and the exit status
-come from one :class:`bench.check.CheckResult`.
+come from one :class:`bench.check.steps.CheckResult`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import contextlib
 
 from rich.console import Console
 
-from bench.check import QUICK_TRAIN_LIMIT, Step, add_speed, check_kernel
+from bench.check.speed import QUICK_TRAIN_LIMIT, add_speed
+from bench.check.steps import CheckStep, check_kernel
 from bench.cli.options import integer, positive_int
 from bench.errors import EXIT_FAILED, EXIT_OK
 
@@ -56,7 +57,7 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     def say(text: str) -> None:
         out.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    def say_steps(steps: list[Step]) -> None:
+    def say_steps(steps: list[CheckStep]) -> None:
         for step in steps:
             detail = f": {step.detail}" if step.detail and step.status != "FAIL" else ""
             say(f"  {step.status:<4} {step.label}{detail}")

@@ -19,39 +19,25 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bench.cli.options import positive_int
+from bench.cli.options import positive_int, threshold, threshold_for
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
 from bench.regress.pytest_files import load_side
-from bench.regress.stats import PAIRWISE_THRESHOLD, Comparison, compare_sides, parse_threshold, parse_threshold_for
+from bench.regress.stats import PAIRWISE_THRESHOLD, Comparison, compare_sides
 from bench.regress.worktrees import DEFAULT_PYTEST_ARGS, DEFAULT_RUNS, DEFAULT_THREADS, benchmark_against
-
-
-def _threshold_arg(text: str) -> float:
-    try:
-        return parse_threshold(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _threshold_for_arg(text: str) -> tuple[str, float]:
-    try:
-        return parse_threshold_for(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_threshold_options(parser: argparse.ArgumentParser, default: float = PAIRWISE_THRESHOLD) -> None:
     """Add --threshold and --threshold-for (a glob on name or group; repeatable, last match wins)."""
     parser.add_argument(
         "--threshold",
-        type=_threshold_arg,
+        type=threshold,
         default=default,
         metavar="RATIO",
         help="slowdown ratio that counts as a regression (default: %(default)s)",
     )
     parser.add_argument(
         "--threshold-for",
-        type=_threshold_for_arg,
+        type=threshold_for,
         action="append",
         default=[],
         metavar="GLOB=RATIO",

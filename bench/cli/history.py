@@ -12,19 +12,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.cli.options import threshold
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
 from bench.regress.history import HISTORY_THRESHOLD, describe, load_history, new_steps, steps_by_size
-from bench.regress.stats import parse_threshold
 from bench.regress.track import DEFAULT_STORE
 from bench.regress.worktrees import tree_root
 from bench.report.history_page import write_page
-
-
-def _threshold(text: str) -> float:
-    try:
-        return parse_threshold(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(commands) -> None:
@@ -44,7 +37,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--fail-since", metavar="REF", help="exit 1 on a slowdown beyond the threshold after REF")
     parser.add_argument(
         "--threshold",
-        type=_threshold,
+        type=threshold,
         default=HISTORY_THRESHOLD,
         metavar="RATIO",
         help="a step counts for --fail-since when its interval's lower end is above RATIO (default: %(default)s)",

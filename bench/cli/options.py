@@ -100,3 +100,23 @@ def add_workload_options(parser: argparse.ArgumentParser, defaults: type[Workloa
 def given(args: argparse.Namespace, config: type[WorkloadConfig]) -> dict:
     """Return {field: value} for the options of ``config``'s fields that were given on the command line."""
     return {f.name: getattr(args, f.name) for f in fields(config) if getattr(args, f.name, None) is not None}
+
+
+def threshold(text: str) -> float:
+    """Return a slowdown threshold (a ratio above 1, such as 1.25) for argparse, or raise ArgumentTypeError."""
+    from bench.regress.stats import parse_threshold  # here, not at the top: run and sweep never need SciPy's stats
+
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def threshold_for(text: str) -> tuple[str, float]:
+    """Return (pattern, threshold) from PATTERN=RATIO for argparse, or raise ArgumentTypeError."""
+    from bench.regress.stats import parse_threshold_for
+
+    try:
+        return parse_threshold_for(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.run.harness import KernelResult
+from bench.results.schema import KernelResult
 
 
 class RichReporter:

@@ -9,9 +9,6 @@ every finished epoch saved.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 
@@ -19,7 +16,7 @@ from rich.console import Console
 
 import implementations
 from bench.cli.options import add_workload_options, given, positive_int, sizes
-from bench.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, BenchError
+from bench.errors import BenchError, interrupted_status, sigterm_interrupts
 from bench.run.config import RunConfig
 from bench.run.execute import default_out_path, execute, load_checked, select_kernels
 
@@ -48,7 +45,7 @@ def add_parser(commands) -> None:
 def note_unavailable(requested: list[str] | None, err: Console) -> None:
     """Say which built-in kernels a run without --impl skips, and why (once its options are known to be good)."""
     if requested is None:
-        for name, reason in implementations.not_listed().items():
+        for name, reason in implementations.registry.unavailable().items():
             err.print(f"note: {name} is not available ({reason}); skipped", markup=False, highlight=False)
 
 
@@ -71,28 +68,6 @@ def _config(args: argparse.Namespace, previous: dict | None) -> RunConfig:
     return RunConfig(**stored)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, delivered as an interrupt so the harness saves what it has."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` inside the block (main thread only)."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run ``backprop-bench run``; return its exit status."""
     from bench.cli.progress import RichReporter
@@ -105,7 +80,7 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     data = load_checked(config)
     note_unavailable(args.impls if previous is None else config.impls, err)
     try:
-        with _sigterm_interrupts(), RichReporter(err) as reporter:
+        with sigterm_interrupts(), RichReporter(err) as reporter:
             document, status = execute(config, path, reporter, data=data, previous=previous)
     except KeyboardInterrupt as exc:
         where = getattr(exc, "where", None)
@@ -119,7 +94,7 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
                 markup=False,
                 highlight=False,
             )
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return interrupted_status(exc)
     out.print(run_table(document))
     for line in warning_lines(document):
         err.print(line, markup=False, highlight=False)

@@ -18,9 +18,9 @@ from bench.cli.options import add_workload_options, given, int_list, positive_in
 from bench.cli.run import note_unavailable
 from bench.errors import EXIT_INTERRUPTED
 from bench.results.files import check_writable
+from bench.results.schema import KernelResult
 from bench.run.config import SweepConfig
 from bench.run.execute import default_out_path, execute_sweep, load_checked, select_kernels
-from bench.run.harness import KernelResult
 
 
 class _PointLines:

@@ -15,14 +15,14 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.cli.options import positive_int
-from bench.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BenchError
+from bench.errors import EXIT_FAILED, EXIT_OK, EXIT_TERMINATED, BenchError, interrupted_status
 from bench.regress.track import (
     DEFAULT_EPOCH_ROUNDS,
     DEFAULT_PYTEST_ARGS,
     DEFAULT_SIZE,
     DEFAULT_STORE,
     Backfill,
-    Settings,
+    SuiteSettings,
     backfill,
     import_files,
     resolve_commits,
@@ -111,7 +111,7 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
         say(f"{imported} of {len(outcomes)} file(s) imported into {args.store}")
         return EXIT_OK
     try:
-        settings = Settings(args.threads, args.size, args.epoch_rounds, tuple(shlex.split(args.pytest_args)))
+        settings = SuiteSettings(args.threads, args.size, args.epoch_rounds, tuple(shlex.split(args.pytest_args)))
     except ValueError as exc:
         raise BenchError(f"--pytest-args: {exc}") from None
     tree = tree_root()
@@ -125,12 +125,10 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     result = Backfill()
     try:
         backfill(tree, commits, args.store, settings, args.machine, note, result, args.runs)
-    except KeyboardInterrupt:
-        say(f"interrupted: {len(result.recorded)} run(s) recorded this time; run the same command to resume")
-        return EXIT_INTERRUPTED
-    except SystemExit:
-        say(f"terminated: {len(result.recorded)} run(s) recorded this time; run the same command to resume")
-        raise
+    except KeyboardInterrupt as exc:
+        how = "terminated" if interrupted_status(exc) == EXIT_TERMINATED else "interrupted"
+        say(f"{how}: {len(result.recorded)} run(s) recorded this time; run the same command to resume")
+        return interrupted_status(exc)
     say(
         f"{len(result.recorded)} run(s) recorded, {len(result.skipped)} already recorded, "
         f"{len(result.failed)} commit(s) failed"

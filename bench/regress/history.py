@@ -1,4 +1,4 @@
-"""A benchmark history: per-commit records in, series with their steps, a gate, and a page out.
+"""A benchmark history: per-commit records in, series with their steps, and a gate (the page is in bench.report).
 
 :func:`load_history` reads a history store (:mod:`bench.regress.track`), or any folder of
 pytest-benchmark files with commit ids, such as pytest-benchmark's autosave

@@ -32,9 +32,9 @@ import fnmatch
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
+import scipy.stats
 
 from bench.errors import BenchError
 
@@ -94,77 +94,11 @@ class Interval:
 # --------------------------------------------------------------------------- Student's t, without SciPy
 
 
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    """Return the continued fraction of the regularized incomplete beta function (modified Lentz)."""
-    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 300):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            h *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return h
-
-
-def _incomplete_beta(a: float, b: float, x: float) -> float:
-    """Return the regularized incomplete beta function I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _beta_fraction(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """Return P(T <= t) for Student's t with ``df`` degrees of freedom (any real df > 0)."""
-    tail = 0.5 * _incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t > 0 else tail
-
-
-def _t_pdf(t: float, df: float) -> float:
-    """Return the density of Student's t with ``df`` degrees of freedom at t."""
-    log_norm = math.lgamma((df + 1.0) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
-    return math.exp(log_norm - (df + 1.0) / 2.0 * math.log1p(t * t / df))
-
-
 def t_quantile(p: float, df: float) -> float:
-    """Return the p-quantile of Student's t with ``df`` degrees of freedom (safeguarded Newton on :func:`t_cdf`)."""
+    """Return the p-quantile of Student's t with ``df`` degrees of freedom (any real df > 0, Welch's included)."""
     if not 0.0 < p < 1.0 or not df > 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, got p={p}, df={df}")
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    low, high = 0.0, 1.0
-    while t_cdf(high, df) < p:
-        low, high = high, 2.0 * high
-    # Start from the normal quantile with the first Cornish-Fisher terms; bisect when Newton leaves the bracket.
-    z = NormalDist().inv_cdf(p)
-    t = z + (z**3 + z) / (4.0 * df) + (5.0 * z**5 + 16.0 * z**3 + 3.0 * z) / (96.0 * df * df)
-    for _ in range(100):
-        if not low < t < high:
-            t = 0.5 * (low + high)
-        error = t_cdf(t, df) - p
-        if error < 0:
-            low = t
-        else:
-            high = t
-        step = error / _t_pdf(t, df)
-        t -= step
-        if abs(step) < 1e-12 * max(1.0, abs(t)) or high - low < 1e-12 * max(1.0, high):
-            break
-    return t
+    return float(scipy.stats.t.ppf(p, df))
 
 
 # --------------------------------------------------------------------------- intervals on a ratio

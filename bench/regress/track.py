@@ -40,10 +40,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, sigterm_interrupts
 from bench.regress.pytest_files import benchmarks_of
-from bench.regress.worktrees import DEFAULT_THREADS, checkout, git, run_suite, sigterm_exits, tree_kernels
-from bench.results.files import now, read_json, write_atomic
+from bench.regress.worktrees import DEFAULT_THREADS, checkout, git, run_suite, tree_kernels
+from bench.results.files import now, read_json, slug, write_atomic
 from bench.results.frame import expand
 from bench.run import machine as bench_machine
 
@@ -62,16 +62,12 @@ MEASURED_PATHS = ("implementations", "bench", "pyproject.toml")
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
-def _slug(text: str) -> str:
-    """Return ``text`` as a file-name-safe word (letters, digits, '.', '_', '-')."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "unknown"
-
-
 def machine_id(machine_info: dict) -> str:
     """Return a stable id for the machine a pytest-benchmark file was made on: host name and a CPU fingerprint."""
     cpu = machine_info.get("cpu_model") or (machine_info.get("cpu") or {}).get("brand_raw") or ""
     fingerprint = "|".join(str(part) for part in (cpu, machine_info.get("system"), machine_info.get("machine")))
-    return f"{_slug(str(machine_info.get('node') or 'unknown'))}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:6]}"
+    node = slug(str(machine_info.get("node") or "unknown"), "unknown")
+    return f"{node}-{hashlib.sha256(fingerprint.encode()).hexdigest()[:6]}"
 
 
 def local_machine_id() -> str:
@@ -104,7 +100,7 @@ def config_label(config: dict) -> str:
 
 
 @dataclass(frozen=True)
-class Settings:
+class SuiteSettings:
     """How the suite runs for a history: threads, training images per epoch, epoch rounds, other pytest options."""
 
     threads: int = DEFAULT_THREADS
@@ -168,7 +164,7 @@ def _stamp(document: dict) -> str:
 def write_record(store: Path, record: dict) -> Path | None:
     """Return the path ``record`` is written to, ``store/<machine>/<commit>-<time>.json`` (None if already there)."""
     meta = record[TRACK_KEY]
-    path = Path(store) / _slug(meta["machine"]) / f"{record['commit_info']['id']}-{_stamp(record)}.json"
+    path = Path(store) / slug(meta["machine"], "unknown") / f"{record['commit_info']['id']}-{_stamp(record)}.json"
     if path.exists():
         return None
     try:
@@ -181,7 +177,7 @@ def write_record(store: Path, record: dict) -> Path | None:
 
 def recorded_commits(store: Path, machine: str, config: dict) -> Counter[str]:
     """Return {commit: number of records} that the store holds for this machine and configuration."""
-    folder = Path(store) / _slug(machine)
+    folder = Path(store) / slug(machine, "unknown")
     done: Counter[str] = Counter()
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
         with contextlib.suppress(BenchError):
@@ -217,7 +213,9 @@ def resolve_commits(tree: Path, specs: Sequence[str]) -> list[str]:
     return sorted(unique, key=lambda sha: depth[sha])
 
 
-def track_tree(tree: Path, store: Path, settings: Settings, machine: str | None = None, runs: int = 1) -> list[Path]:
+def track_tree(
+    tree: Path, store: Path, settings: SuiteSettings, machine: str | None = None, runs: int = 1
+) -> list[Path]:
     """Return the paths of ``runs`` new records: the suite run on the working tree (clean, at HEAD)."""
     dirty = git(tree, "status", "--porcelain", "--untracked-files=no", "--", *MEASURED_PATHS)
     if dirty:
@@ -227,7 +225,7 @@ def track_tree(tree: Path, store: Path, settings: Settings, machine: str | None 
         )
     commit = commit_info(tree, "HEAD")
     paths = []
-    with sigterm_exits(), tempfile.TemporaryDirectory(prefix="backprop-bench-track-") as scratch:
+    with sigterm_interrupts(), tempfile.TemporaryDirectory(prefix="backprop-bench-track-") as scratch:
         for run in range(runs):
             out = Path(scratch) / f"run-{run}.json"
             run_suite(tree_kernels(tree), tree, out, settings.threads, settings.args())
@@ -239,7 +237,11 @@ def track_tree(tree: Path, store: Path, settings: Settings, machine: str | None 
 
 def _existing(store: Path, record: dict) -> Path:
     """Return the path an identical record already has in the store."""
-    return Path(store) / _slug(record[TRACK_KEY]["machine"]) / f"{record['commit_info']['id']}-{_stamp(record)}.json"
+    return (
+        Path(store)
+        / slug(record[TRACK_KEY]["machine"], "unknown")
+        / f"{record['commit_info']['id']}-{_stamp(record)}.json"
+    )
 
 
 @dataclass
@@ -255,7 +257,7 @@ def backfill(
     tree: Path,
     commits: Sequence[str],
     store: Path,
-    settings: Settings,
+    settings: SuiteSettings,
     machine: str | None = None,
     progress: Callable[[str], None] = lambda line: None,
     result: Backfill | None = None,
@@ -270,7 +272,7 @@ def backfill(
     few neighbouring commits (which would look like a step). A commit that already
     has a pass's record for this machine and configuration is skipped in that pass;
     each record is written as soon as it is done, so an interruption
-    (KeyboardInterrupt, or SIGTERM as SystemExit) loses only the run in progress.
+    (KeyboardInterrupt, SIGTERM included) loses only the run in progress.
     Pass ``result`` to see what was done before an interruption. A commit whose
     suite fails is reported and skipped.
     """
@@ -278,7 +280,7 @@ def backfill(
     machine = machine or local_machine_id()
     done = recorded_commits(store, machine, settings.config())
     info: dict[str, dict] = {}
-    with sigterm_exits():
+    with sigterm_interrupts():
         for run in range(runs):
             for i, sha in enumerate(commits, 1):
                 where = f"{f'pass {run + 1}/{runs}, ' if runs > 1 else ''}{i}/{len(commits)} {sha[:10]}"

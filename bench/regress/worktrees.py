@@ -24,7 +24,6 @@ import contextlib
 import datetime as dt
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.errors import EXIT_TERMINATED, BenchError
+from bench.errors import BenchError, sigterm_interrupts
 from bench.results.files import read_json
 
 # CI-sized defaults: ~10-20 s of benchmarks per process, a few minutes in all.
@@ -68,29 +67,6 @@ def resolve_commit(tree: Path, ref: str) -> str:
         return git(tree, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     except BenchError:
         raise BenchError(f"{ref}: not a commit in {tree}") from None
-
-
-@contextlib.contextmanager
-def sigterm_exits() -> Iterator[None]:
-    """Return a context in which SIGTERM raises SystemExit(143); the previous handler is restored after it.
-
-    ``timeout`` (as in .ci/regression) sends SIGTERM: exiting through ``finally``
-    blocks removes the worktrees, and ``subprocess.run`` kills its running child.
-    Outside the main thread signals cannot be set, and are left alone.
-    """
-
-    def _exit(signum, frame) -> None:
-        raise SystemExit(EXIT_TERMINATED)
-
-    try:
-        previous = signal.signal(signal.SIGTERM, _exit)
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass(frozen=True)
@@ -220,7 +196,7 @@ def benchmark_against(
     result = Against(ref, sha, keep or tree / "results" / f"against-{sha[:10]}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     result.keep.mkdir(parents=True, exist_ok=True)
     args = shlex.split(pytest_args)
-    with sigterm_exits(), checkout(tree, sha, result.ref_label) as ref_kernels:
+    with sigterm_interrupts(), checkout(tree, sha, result.ref_label) as ref_kernels:
         sides = {"ref": ref_kernels, "tree": tree_kernels(tree)}
         for i in range(runs):
             for label in ("ref", "tree") if i % 2 == 0 else ("tree", "ref"):

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from bench.regress.history import HISTORY_THRESHOLD, History, Series, describe, 
 from bench.regress.steps import Step
 from bench.regress.track import config_label
 from bench.report.pages import Section, output_folder, render_html, render_markdown
+from bench.results.files import slug
 
 
 def _unit(seconds: float) -> tuple[str, float]:
@@ -26,10 +26,6 @@ def _unit(seconds: float) -> tuple[str, float]:
         if seconds >= scale:
             return unit, scale
     return "ns", 1e-9
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "series"
 
 
 def chart(series: Series, path: Path) -> Path:
@@ -181,7 +177,7 @@ def build_sections(history: History, out: Path, threshold: float) -> list[Sectio
             )
         )
         for s in members:
-            path = chart(s, out / f"{number:02d}-{_slug(s.name)}.png")
+            path = chart(s, out / f"{number:02d}-{slug(s.name, 'series')}.png")
             lines = [describe(s, step) for step in s.steps] or ["No step."]
             sections.append(Section(f"{s.name} ({machine})", lines, figure=path))
     return sections

@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,6 @@ GOALS_KIND = "backprop-bench goals"
 PYTEST_KIND = "pytest-benchmark"
 # Which list holds the entries of each of our kinds.
 _ENTRIES = {RUN_KIND: "implementations", SWEEP_KIND: "points", GOALS_KIND: "settings"}
-STATUSES = ("ok", "parity-failed", "mismatch", "error", "diverged", "crashed", "timeout", "interrupted", "pending")
 
 
 def now() -> str:
@@ -144,3 +144,8 @@ def read_run(path: str | Path) -> dict:
 def read_sweep(path: str | Path, document: dict | None = None) -> dict:
     """Return a sweep document (parsed from ``path`` unless given), or raise BenchError naming the file."""
     return check_document(read_json(path) if document is None else document, path, SWEEP_KIND)
+
+
+def slug(text: str, fallback: str) -> str:
+    """Return ``text`` as a file-name-safe word (letters, digits, '.', '_', '-'; at most 80), or ``fallback``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or fallback

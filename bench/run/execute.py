@@ -23,13 +23,16 @@ import implementations
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
 from bench.flops import epoch_flops
 from bench.results.files import RUN_KIND, SWEEP_KIND, envelope, now, write_atomic
+from bench.results.schema import KernelResult
 from bench.run.config import RunConfig, SweepConfig
+from bench.run.cpus import usable_cpus
 from bench.run.data import Dataset, load_dataset
-from bench.run.harness import FD_RTOL, KernelResult, Reporter, SilentReporter, reference_check
+from bench.run.harness import Reporter, SilentReporter
 from bench.run.machine import machine_info, pinned_threads
-from bench.run.parent import run_in_worker, usable_cpus
+from bench.run.parent import run_in_worker
+from bench.run.probe import FD_RTOL, reference_check
 from bench.run.roof import measure_roof, measure_scipy_roof
-from bench.run.verify import ensure_reference
+from bench.run.trajectory import ensure_reference
 
 
 def default_out_path(prefix: str = "run") -> Path:
@@ -63,16 +66,14 @@ def select_kernels(requested: list[str] | None) -> list[str]:
     that a missing file or a syntax error is one line before anything runs. Raises
     UnknownImplementation for an unknown or unusable name.
     """
+    registry = implementations.registry
     if requested is None:
-        return implementations.listed()
+        return registry.names()
     for spec in requested:
-        if spec in implementations.known() and implementations.missing(spec) is None:
-            continue
-        if implementations.missing(spec) is not None:
-            raise implementations.UnknownImplementation(
-                f"implementation {spec!r} is not available here ({implementations.missing(spec)})"
-            )
-        implementations.resolve(spec)
+        if spec not in registry:
+            registry.resolve(spec)
+        elif (reason := registry.why_not(spec)) is not None:
+            raise implementations.UnknownImplementation(f"implementation {spec!r} is not available here ({reason})")
     return list(dict.fromkeys(requested))
 
 
@@ -128,7 +129,7 @@ def new_document(kind: str, config: RunConfig | SweepConfig, data: Dataset) -> d
         "machine": None,
         "roof": None,
         "reference_check": None,
-        "unavailable": implementations.not_listed(),
+        "unavailable": implementations.registry.unavailable(),
         "data_source": _shown(data.source),
         entries: [],
     }

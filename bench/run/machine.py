@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from bench.run.cpus import usable_cpus
+
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",
     "OPENBLAS_NUM_THREADS",
@@ -74,7 +76,7 @@ def machine_info() -> dict:
         "cpu_model": model,
         "cpu_flags": sorted(flags & {"avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile"}),
         "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cpus(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "versions": {name: v for name in _PACKAGES if (v := _version(name)) is not None},

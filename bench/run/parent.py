@@ -24,18 +24,15 @@ import tempfile
 import time
 from dataclasses import asdict
 
+from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
-from bench.run.harness import KernelResult, Reporter
-from bench.run.verify import ensure_reference
+from bench.run.cpus import usable_cpus
+from bench.run.harness import Reporter
+from bench.run.trajectory import ensure_reference
 from bench.run.worker import EVENTS_FD_VARIABLE
 
 # Thread-pool sizes read at import by BLAS, OpenMP (PyTorch), Numba; XLA's is below.
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
-
-def usable_cpus() -> int:
-    """Return how many CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def worker_env(threads: int) -> dict[str, str]:

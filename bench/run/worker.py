@@ -23,13 +23,9 @@ import json
 import os
 import sys
 
+from bench.run.cpus import limit_cpus, usable_cpus  # imports only os: safe before pinning
+
 EVENTS_FD_VARIABLE = "BACKPROP_BENCH_EVENTS_FD"
-
-
-def _limit_cpus(n: int | None) -> None:
-    """Pin this process to its first ``n`` allowed CPUs (all when None); before any thread pool starts."""
-    if n is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
 
 
 def _die_with_parent() -> None:
@@ -86,7 +82,7 @@ def _threads(cpus: int) -> dict:
 def main() -> int:
     """Run the job on stdin; return the exit status (0 once the result was sent)."""
     job = json.loads(sys.stdin.read())
-    _limit_cpus(job["cpus"])
+    limit_cpus(job["cpus"])
     _die_with_parent()
     events = os.fdopen(int(os.environ[EVENTS_FD_VARIABLE]), "w", buffering=1)
 
@@ -98,10 +94,12 @@ def main() -> int:
     baseline = reset_peak_memory()
     import implementations
     from bench.results.files import json_safe
+    from bench.results.schema import KernelResult
     from bench.run.config import RunConfig
     from bench.run.data import load_dataset
-    from bench.run.harness import KernelResult, make_workload, run_kernel
+    from bench.run.harness import run_kernel
     from bench.run.machine import pinned_threads
+    from bench.run.probe import make_workload
 
     class StreamReporter:
         """Send each harness event to the parent as it happens."""
@@ -119,11 +117,11 @@ def main() -> int:
             pass
 
     config = RunConfig(**job["config"])
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = usable_cpus()
     with pinned_threads(cpus):
         try:
-            name = implementations.resolve(job["impl"]) if hasattr(implementations, "resolve") else job["impl"]
-            implementations.get(name)
+            # A name, a file, a module or a nielsen: spec, imported here: a broken kernel fails in one line.
+            name = implementations.resolve(job["impl"])
         except Exception as exc:  # an unknown or broken kernel: one line, not a traceback
             result = KernelResult(name=job["impl"], status="error", message=str(exc), dtype=config.dtype)
             send({"event": "result", "result": json_safe(result.to_json())})

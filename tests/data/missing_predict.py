@@ -1,7 +1,0 @@
-"""Bad input: a kernel module that defines gradients but forgets predict."""
-
-from implementations.vectorized import gradients
-
-name = "missing-predict"
-
-__all__ = ["name", "gradients"]

@@ -1,0 +1,1 @@
+"""Fixture kernels that agree with the reference (tests/kernels/__init__.py)."""
