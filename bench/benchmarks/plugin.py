@@ -202,12 +202,12 @@ def settings_of(config: pytest.Config) -> Settings:
 def _apply_threads(threads: int | None) -> None:
     """Limit this process to ``threads`` cores and threads before any kernel is imported (None: leave it)."""
     if threads is not None:
+        from bench.run.cpus import limit_cpus
         from bench.run.parent import worker_env
 
         # Before any kernel is imported (collection imports them): XLA sizes its pool at import,
         # from the CPUs the process may use and XLA_FLAGS, as every worker of `run` does.
-        if hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:threads])
+        limit_cpus(threads)
         os.environ.update({k: v for k, v in worker_env(threads).items() if k not in ("PATH",)})
 
 

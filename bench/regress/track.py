@@ -42,7 +42,16 @@ from pathlib import Path
 
 from bench.errors import BenchError, sigterm_interrupts
 from bench.regress.pytest_files import benchmarks_of
-from bench.regress.worktrees import DEFAULT_THREADS, checkout, git, run_suite, tree_kernels
+from bench.regress.worktrees import (
+    DEFAULT_EPOCH_ROUNDS,
+    DEFAULT_SIZE,
+    DEFAULT_THREADS,
+    TIMING_ARGS,
+    checkout,
+    git,
+    run_suite,
+    tree_kernels,
+)
 from bench.results.files import now, read_json, slug, write_atomic
 from bench.results.frame import expand
 from bench.run import machine as bench_machine
@@ -50,13 +59,8 @@ from bench.run import machine as bench_machine
 DEFAULT_STORE = Path("results") / "history"
 TRACK_KEY = "backprop_bench_track"
 TRACK_SCHEMA = 1
-# CI-sized, as compare --against: 1,000-image epochs, float64, short timing windows.
-DEFAULT_SIZE = 1000
-DEFAULT_EPOCH_ROUNDS = 5
-DEFAULT_PYTEST_ARGS = (
-    "--bench-dtype=float64 --benchmark-max-time=0.3 --benchmark-min-rounds=5 "
-    "--benchmark-warmup=on --benchmark-warmup-iterations=20"
-)
+# CI-sized, as compare --against; size and rounds are recorded as settings of their own.
+DEFAULT_PYTEST_ARGS = TIMING_ARGS
 # A tracked tree must be clean here: the numbers come from these folders.
 MEASURED_PATHS = ("implementations", "bench", "pyproject.toml")
 _SHA = re.compile(r"^[0-9a-f]{40}$")

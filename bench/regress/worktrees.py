@@ -38,10 +38,14 @@ from bench.results.files import read_json
 # CI-sized defaults: ~10-20 s of benchmarks per process, a few minutes in all.
 DEFAULT_RUNS = 6
 DEFAULT_THREADS = 1
-DEFAULT_PYTEST_ARGS = (
-    "--bench-size=1000 --bench-epoch-rounds=5 --bench-dtype=float64 "
-    "--benchmark-max-time=0.3 --benchmark-min-rounds=5 --benchmark-warmup=on --benchmark-warmup-iterations=20"
+# 1,000-image epochs, five rounds, float64, short timing windows: shared with `track`.
+DEFAULT_SIZE = 1000
+DEFAULT_EPOCH_ROUNDS = 5
+TIMING_ARGS = (
+    "--bench-dtype=float64 --benchmark-max-time=0.3 --benchmark-min-rounds=5 "
+    "--benchmark-warmup=on --benchmark-warmup-iterations=20"
 )
+DEFAULT_PYTEST_ARGS = f"--bench-size={DEFAULT_SIZE} --bench-epoch-rounds={DEFAULT_EPOCH_ROUNDS} {TIMING_ARGS}"
 PROCESS_TIMEOUT_S = 600
 
 
