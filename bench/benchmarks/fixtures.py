@@ -8,12 +8,16 @@ imports the harness or NumPy for it.
 from __future__ import annotations
 
 import hashlib
+import os
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 import implementations
+from bench.benchmarks.instructions import COUNT_ROUNDS, COUNTING_VARIABLE, EXCLUDED, Counter, settings_record
 from bench.benchmarks.plugin import SUITE, Settings, settings_of
 from bench.errors import BenchError
 from bench.results.schema import KernelResult
@@ -43,7 +47,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     settings = settings_of(metafunc.config)
     wanted = settings.dtypes or (None if settings.timing else ("float64",))
     cases = [
-        pytest.param(name, dtype, id=f"{name}-{dtype}")
+        pytest.param(name, dtype, id=f"{name}-{dtype}", marks=_not_counted(settings, name))
         for name in dict.fromkeys([*implementations.registry.available(), *settings.impl_names])
         for dtype in implementations.DTYPES
         if dtype in implementations.get(name).dtypes and (wanted is None or dtype in wanted)
@@ -55,6 +59,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "batch_size" in metafunc.fixturenames:
         batches = GRADIENT_BATCHES if settings.timing else GRADIENT_BATCHES[:1]
         metafunc.parametrize("batch_size", batches, ids=[f"batch{b}" for b in batches])
+
+
+def _not_counted(settings: Settings, name: str) -> tuple:
+    """Return a skip mark, with its reason, for a kernel the instruction measure leaves out (else no mark)."""
+    if settings.measure == "instructions" and name in EXCLUDED:
+        return (pytest.mark.skip(reason=f"not counted under Valgrind: {EXCLUDED[name]}"),)
+    return ()
 
 
 def _own_predict(name: str) -> bool:
@@ -107,7 +118,12 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "epoch_rounds": settings.epoch_rounds,
         "implementations_source": source_fingerprint(),
         "unavailable": implementations.registry.unavailable(),
+        "measure": settings.measure,
     }
+    if settings.measure == "instructions":
+        machine_info["backprop_bench"]["instructions"] = settings_record(
+            {n: EXCLUDED[n] for n in implementations.registry.available() if n in EXCLUDED}
+        )
 
 
 # The fixtures' names start with bench_: a plugin's fixtures are visible to every test of the session.
@@ -182,3 +198,48 @@ def checked_kernel(_bench_pinned, bench_dataset, bench_settings):
         return outcome
 
     return check
+
+
+class Measure:
+    """Times a benchmark's calls with pytest-benchmark, and under ``--bench-measure instructions`` also counts them.
+
+    Counting: one uncounted warm-up call, then ``COUNT_ROUNDS`` calls, each counted on its
+    own (:class:`bench.benchmarks.instructions.Counter`) and timed by pytest-benchmark;
+    ``extra_info`` gets ``instructions`` (their median) and ``instructions_rounds``.
+    """
+
+    def __init__(self, counter: Counter | None) -> None:
+        self.counter = counter
+
+    def __call__(self, benchmark, fn: Callable, *args, rounds: int | None = None, warmup_rounds: int = 0):
+        """Return what the last measured call of ``fn(*args)`` returned.
+
+        ``rounds`` None lets pytest-benchmark calibrate (time); a number fixes the rounds, one call each.
+        """
+        if self.counter is None:
+            if rounds is None:
+                return benchmark(fn, *args)
+            return benchmark.pedantic(fn, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+        counts: list[int] = []
+        warm = [True]
+
+        def counted(*call_args):
+            if warm[0]:  # pytest-benchmark's warm-up round: not counted
+                warm[0] = False
+                return fn(*call_args)
+            result, count = self.counter.count(fn, *call_args)
+            counts.append(count)
+            return result
+
+        result = benchmark.pedantic(counted, args=args, rounds=COUNT_ROUNDS, iterations=1, warmup_rounds=1)
+        benchmark.extra_info["instructions"] = int(statistics.median(counts))
+        benchmark.extra_info["instructions_rounds"] = counts
+        return result
+
+
+@pytest.fixture(scope="session")
+def bench_measure(bench_settings: Settings) -> Measure:
+    """Return the session's Measure: timing only, or timing and counting under Valgrind."""
+    if bench_settings.measure != "instructions":
+        return Measure(None)
+    return Measure(Counter(Path(os.environ[COUNTING_VARIABLE])))

@@ -29,6 +29,9 @@ option                   environment variable           meaning
 ``--bench-impl``         ``BACKPROP_BENCH_IMPLS``       also a kernel from outside: a file, a module
                                                         or nielsen:FILE.py (repeatable; the variable
                                                         is separated like PATH)
+``--bench-measure``      ``BACKPROP_BENCH_MEASURE``     ``time`` (the default) or ``instructions``:
+                                                        counted under Valgrind, one thread
+                                                        (:mod:`bench.benchmarks.instructions`)
 =======================  =============================  ==========================================
 
 Benchmarks are timed only under ``--benchmark-only`` (or ``--benchmark-enable``).
@@ -48,7 +51,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +74,7 @@ _OPTIONS = {
     "bench_threads": ("--bench-threads", "BACKPROP_BENCH_THREADS"),
     "bench_epoch_rounds": ("--bench-epoch-rounds", "BACKPROP_BENCH_EPOCH_ROUNDS"),
     "bench_impl": ("--bench-impl", "BACKPROP_BENCH_IMPLS"),
+    "bench_measure": ("--bench-measure", "BACKPROP_BENCH_MEASURE"),
 }
 
 
@@ -82,6 +89,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         metavar="KERNEL",
         help="also benchmark this kernel: a file, a module or nielsen:FILE.py (repeatable)",
+    )
+    group.addoption(
+        "--bench-measure",
+        metavar="MEASURE",
+        help="time (default) or instructions: each call's instructions counted under Valgrind, one thread",
     )
 
 
@@ -114,6 +126,8 @@ class Settings:
     # Kernels from outside the package (--bench-impl), as given, and their names once loaded.
     impls: tuple[str, ...] = ()
     impl_names: tuple[str, ...] = ()
+    # "time", or "instructions": counted under Valgrind (bench.benchmarks.instructions).
+    measure: str = "time"
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -131,6 +145,11 @@ def _settings(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"--bench-dtype: unknown {sorted(unknown)}; known: {list(implementations.DTYPES)}")
     threads = _setting(config, "bench_threads")
     rounds = _setting(config, "bench_epoch_rounds")
+    measure = _measure(config, timing)
+    if measure == "instructions":
+        if threads not in (None, "1"):
+            raise pytest.UsageError("--bench-measure instructions counts one thread; drop --bench-threads")
+        threads = "1"
     return Settings(
         timing=timing,
         train_size=train_size if timing else min(train_size, SMOKE_SIZE),
@@ -138,6 +157,57 @@ def _settings(config: pytest.Config) -> Settings:
         threads=_positive(config, "bench_threads", threads) if threads else None,
         epoch_rounds=_positive(config, "bench_epoch_rounds", rounds) if rounds else DEFAULT_EPOCH_ROUNDS,
         impls=tuple(config.getoption("bench_impl") or _split_paths(os.environ.get("BACKPROP_BENCH_IMPLS", ""))),
+        measure=measure,
+    )
+
+
+def _measure(config: pytest.Config, timing: bool) -> str:
+    """Return the session's measure, "time" or "instructions", or raise UsageError."""
+    from bench.benchmarks.instructions import MEASURES
+
+    measure = _setting(config, "bench_measure") or "time"
+    if measure not in MEASURES:
+        raise pytest.UsageError(f"--bench-measure / BACKPROP_BENCH_MEASURE: {measure!r}; choose from {list(MEASURES)}")
+    if measure == "instructions" and not timing:
+        raise pytest.UsageError("--bench-measure instructions needs --benchmark-only")
+    return measure
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """Run this session again under Valgrind when it asks for instruction counts (and is not the one under it)."""
+    from bench.benchmarks import instructions
+
+    if instructions.counting() or not collects_the_suite(config):
+        return None
+    timing = bool(config.getoption("benchmark_only") or config.getoption("benchmark_enable"))
+    try:
+        if _measure(config, timing) != "instructions":
+            return None
+    except pytest.UsageError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return pytest.ExitCode.USAGE_ERROR
+    settings = settings_of(config)
+    try:
+        return instructions.relaunch(
+            list(config.invocation_params.args),
+            config.invocation_params.dir,
+            lambda env: _warm_natively(config, settings, env),
+        )
+    except instructions.MeasureError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return pytest.ExitCode.USAGE_ERROR
+
+
+def _warm_natively(config: pytest.Config, settings: Settings, env: dict[str, str]) -> None:
+    """Compile the kernels this session selects into Numba's cache, natively, in a subprocess with ``env``."""
+    spec = {"args": list(config.invocation_params.args), "train_size": settings.train_size}
+    print("backprop-bench: compiling the selected kernels natively for the pinned target (Numba's cache)", flush=True)
+    subprocess.run(
+        [sys.executable, "-m", "bench.benchmarks.warm", json.dumps(spec)],
+        cwd=config.invocation_params.dir,
+        env=env,
+        check=False,
     )
 
 

@@ -9,7 +9,9 @@ round's) is itself checked against the reference: a wrong result fails the test.
 ``extra_info`` carries what belongs beside a time; the frame loader
 (:mod:`bench.results.frame`) reads it back.
 
-Run with ``pytest --benchmark-only`` (see README); ``-k numba`` selects one kernel.
+Run with ``pytest --benchmark-only`` (see README); ``-k numba`` selects one kernel. Under
+``--bench-measure instructions`` each call is also counted under Valgrind (``bench_measure``,
+:mod:`bench.benchmarks.instructions`): the counts join ``extra_info``.
 """
 
 from __future__ import annotations
@@ -63,33 +65,38 @@ def _record(benchmark, checked, name: str, n: int, gflop: float, batch_size: int
         peak_memory_bytes=peak_memory_above(checked.memory_baseline),
         gflop=gflop,
     )
-    if benchmark.stats is not None:
+    # Times taken under Valgrind (--bench-measure instructions) are not wall times: no GFLOP/s from them.
+    if benchmark.stats is not None and "instructions" not in benchmark.extra_info:
         benchmark.extra_info["gflops"] = gflop / benchmark.stats.stats.median
 
 
-def test_gradients(benchmark, checked_kernel, impl_name, dtype, batch_size):
+def test_gradients(benchmark, bench_measure, checked_kernel, impl_name, dtype, batch_size):
     checked = checked_kernel(impl_name, dtype)
     X, Y = checked.work.X[:batch_size], checked.work.Y[:batch_size]
     benchmark.group = f"gradients batch={batch_size} {dtype}"
-    nabla = benchmark(checked.impl.gradients, checked.work.params0, X, Y)
+    nabla = bench_measure(benchmark, checked.impl.gradients, checked.work.params0, X, Y)
     assert nabla.dtype == checked.work.params0.dtype
     _check_gradients(checked, X, Y, nabla)
     gflop = gradient_flops(checked.config.sizes, batch_size) / 1e9
     _record(benchmark, checked, "gradients", batch_size, gflop, batch_size)
 
 
-def test_epoch(benchmark, checked_kernel, bench_settings, impl_name, dtype):
+def test_epoch(benchmark, bench_measure, checked_kernel, bench_settings, impl_name, dtype):
     checked = checked_kernel(impl_name, dtype)
     work, config = checked.work, checked.config
     benchmark.group = f"epoch n={len(work.X)} {dtype}"
     # get_ready compiled the kernel for this very workload and ran prepare; one untimed
     # warm-up round still absorbs what only a full epoch touches (pages, caches, pools).
     # Every round is one full epoch from the same initial parameters (train_epoch never modifies them).
-    params = benchmark.pedantic(
+    params = bench_measure(
+        benchmark,
         checked.impl.train_epoch,
-        args=(work.params0, work.X, work.Y, config.batch_size, config.eta),
+        work.params0,
+        work.X,
+        work.Y,
+        config.batch_size,
+        config.eta,
         rounds=bench_settings.epoch_rounds,
-        iterations=1,
         warmup_rounds=1,
     )
     assert params.is_finite()
@@ -109,11 +116,11 @@ def test_epoch(benchmark, checked_kernel, bench_settings, impl_name, dtype):
     benchmark.extra_info["epoch_error"] = verdict.error
 
 
-def test_predict(benchmark, checked_kernel, impl_name, dtype):
+def test_predict(benchmark, bench_measure, checked_kernel, impl_name, dtype):
     checked = checked_kernel(impl_name, dtype)
     work = checked.work
     benchmark.group = f"predict n={len(work.X_test)} {dtype}"
-    labels = benchmark(checked.impl.predict, work.params0, work.X_test)
+    labels = bench_measure(benchmark, checked.impl.predict, work.params0, work.X_test)
     assert labels.shape == (len(work.X_test),)
     problem = label_check(work.params0, labels, work.X_test, dtype)[2]
     if problem is not None:

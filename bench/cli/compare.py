@@ -22,18 +22,34 @@ from rich.text import Text
 from bench.cli.options import positive_int, threshold, threshold_for
 from bench.errors import EXIT_FAILED, EXIT_OK, BenchError
 from bench.regress.pytest_files import load_side
-from bench.regress.stats import PAIRWISE_THRESHOLD, Comparison, compare_sides
-from bench.regress.worktrees import DEFAULT_PYTEST_ARGS, DEFAULT_RUNS, DEFAULT_THREADS, benchmark_against
+from bench.regress.stats import INSTRUCTIONS_THRESHOLD, PAIRWISE_THRESHOLD, Comparison, compare_sides
+from bench.regress.worktrees import (
+    DEFAULT_PYTEST_ARGS,
+    DEFAULT_RUNS,
+    DEFAULT_THREADS,
+    INSTRUCTION_PYTEST_ARGS,
+    benchmark_against,
+)
+
+MEASURES = ("time", "instructions")
 
 
-def add_threshold_options(parser: argparse.ArgumentParser, default: float = PAIRWISE_THRESHOLD) -> None:
-    """Add --threshold and --threshold-for (a glob on name or group; repeatable, last match wins)."""
+def add_threshold_options(parser: argparse.ArgumentParser, default: float | None = PAIRWISE_THRESHOLD) -> None:
+    """Add --threshold and --threshold-for (a glob on name or group; repeatable, last match wins).
+
+    ``default`` None leaves the default to the measure (see :func:`default_threshold`).
+    """
     parser.add_argument(
         "--threshold",
         type=threshold,
         default=default,
         metavar="RATIO",
-        help="slowdown ratio that counts as a regression (default: %(default)s)",
+        help="slowdown ratio that counts as a regression (default: "
+        + (
+            f"{default})"
+            if default is not None
+            else f"{PAIRWISE_THRESHOLD} for time, {INSTRUCTIONS_THRESHOLD} for instructions)"
+        ),
     )
     parser.add_argument(
         "--threshold-for",
@@ -59,11 +75,17 @@ def add_parser(commands) -> None:
     )
     parser.add_argument("base", nargs="?", metavar="BASE", help="base results: a JSON file or a folder of them")
     parser.add_argument("cand", nargs="?", metavar="CAND", help="candidate results: a JSON file or a folder of them")
-    add_threshold_options(parser)
+    parser.add_argument(
+        "--measure",
+        choices=MEASURES,
+        default="time",
+        help="compare wall times (default) or instruction counts (files from --bench-measure instructions)",
+    )
+    add_threshold_options(parser, default=None)
     group = parser.add_argument_group("same-machine check against a git ref")
     group.add_argument("--against", metavar="REF", help="benchmark git ref REF and the working tree, interleaved")
     group.add_argument(
-        "--runs", type=positive_int, default=DEFAULT_RUNS, help="runs of each side (default: %(default)s)"
+        "--runs", type=positive_int, help=f"runs of each side (default: {DEFAULT_RUNS} for time, 1 for instructions)"
     )
     group.add_argument(
         "--threads",
@@ -74,9 +96,9 @@ def add_parser(commands) -> None:
     )
     group.add_argument(
         "--pytest-args",
-        default=DEFAULT_PYTEST_ARGS,
         metavar="ARGS",
-        help="arguments for each pytest run, e.g. '-k numba' (default: %(default)r)",
+        help=f"arguments for each pytest run, e.g. '-k numba' (default: {DEFAULT_PYTEST_ARGS!r} for time, "
+        f"{INSTRUCTION_PYTEST_ARGS!r} for instructions)",
     )
     group.add_argument(
         "--keep", type=Path, metavar="DIR", help="keep the JSON of every run in DIR (default: results/against-...)"
@@ -91,7 +113,19 @@ def _time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
-def table(comparison: Comparison, base_label: str, cand_label: str) -> Table:
+def _count(instructions: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if instructions >= scale:
+            return f"{instructions / scale:.4g} {unit}"
+    return f"{instructions:.0f}"
+
+
+def default_threshold(measure: str) -> float:
+    """Return the default regression threshold of a measure: 1.25x for time, 1.01x for instruction counts."""
+    return INSTRUCTIONS_THRESHOLD if measure == "instructions" else PAIRWISE_THRESHOLD
+
+
+def table(comparison: Comparison, base_label: str, cand_label: str, measure: str = "time") -> Table:
     """Return a rich table with one row per compared benchmark, a section per group.
 
     The threshold is in the title when every benchmark has the same one.
@@ -101,7 +135,9 @@ def table(comparison: Comparison, base_label: str, cand_label: str) -> Table:
     title = f"candidate {cand_label} vs base {base_label}"
     out = Table(title=Text(title + (f", threshold {min(thresholds):.2f}x" if uniform else "")))
     out.add_column("benchmark", no_wrap=True)
-    for column in ("base median", "cand median", "ratio", "95% CI", *(() if uniform else ("threshold",))):
+    unit = " (instr)" if measure == "instructions" else ""
+    show = _count if measure == "instructions" else _time
+    for column in (f"base median{unit}", f"cand median{unit}", "ratio", "95% CI", *(() if uniform else ("threshold",))):
         out.add_column(column, justify="right", no_wrap=True)
     out.add_column("verdict", no_wrap=True)
     group = None
@@ -114,10 +150,10 @@ def table(comparison: Comparison, base_label: str, cand_label: str) -> Table:
         style = "bold red" if v.regression else ("green" if v.label.startswith("faster") else None)
         cells = [
             Text(v.name),  # plain Text: rich would read "[numba-float64]" as markup
-            _time(v.base),
-            _time(v.cand),
-            f"{v.ratio:.3f}x",
-            f"{v.low:.2f}-{v.high:.2f}",
+            show(v.base),
+            show(v.cand),
+            f"{v.ratio:.4f}x" if measure == "instructions" else f"{v.ratio:.3f}x",
+            f"{v.low:.4f}-{v.high:.4f}" if measure == "instructions" else f"{v.low:.2f}-{v.high:.2f}",
             *(() if uniform else (f"{v.threshold:.2f}x",)),
             v.label,
         ]
@@ -125,21 +161,25 @@ def table(comparison: Comparison, base_label: str, cand_label: str) -> Table:
     return out
 
 
-def report(comparison: Comparison, base_label: str, cand_label: str, out: Console, err: Console) -> int:
+def report(
+    comparison: Comparison, base_label: str, cand_label: str, out: Console, err: Console, measure: str = "time"
+) -> int:
     """Return the exit status, after printing the table, warnings, REGRESSION and MISSING lines and the summary."""
     say = lambda text: out.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     for line in comparison.warnings:
         err.print(f"warning: {line}", markup=False, highlight=False)
-    out.print(table(comparison, base_label, cand_label))
+    out.print(table(comparison, base_label, cand_label, measure))
     if comparison.only_cand:
         say(f"only in the candidate (not compared): {', '.join(comparison.only_cand)}")
     say(
         f"geometric mean of candidate/base over {len(comparison.verdicts)} benchmarks: {comparison.geometric_mean:.3f}x"
     )
+    what = "more instructions" if measure == "instructions" else "slower"
+    digits = 4 if measure == "instructions" else 2
     for v in comparison.regressions:
         say(
-            f"REGRESSION {v.name}: {v.ratio:.2f}x slower (95% CI {v.low:.2f}-{v.high:.2f}x, "
-            f"threshold {v.threshold:.2f}x; {v.method})"
+            f"REGRESSION {v.name}: {v.ratio:.{digits}f}x {what} (95% CI {v.low:.{digits}f}-{v.high:.{digits}f}x, "
+            f"threshold {v.threshold:.{digits}f}x; {v.method})"
         )
     for name in comparison.missing:
         say(f"MISSING {name}: in the base, absent from the candidate (did its kernel stop importing, or fail?)")
@@ -151,22 +191,27 @@ def report(comparison: Comparison, base_label: str, cand_label: str, out: Consol
 
 def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run ``backprop-bench compare``; return its exit status."""
+    measure = args.measure
+    limit = args.threshold if args.threshold is not None else default_threshold(measure)
     if args.against is not None:
         if args.base is not None:
             raise BenchError("compare takes either BASE CAND or --against REF, not both")
+        instructions = measure == "instructions"
         against = benchmark_against(
             args.against,
-            runs=args.runs,
+            runs=args.runs or (1 if instructions else DEFAULT_RUNS),
             threads=args.threads,
-            pytest_args=args.pytest_args,
+            pytest_args=args.pytest_args or (INSTRUCTION_PYTEST_ARGS if instructions else DEFAULT_PYTEST_ARGS),
             keep=args.keep,
             progress=lambda line: err.print(line, markup=False, highlight=False),
+            measure=measure,
         )
         err.print(f"raw results kept in {against.keep}", markup=False, highlight=False)
-        base, cand = load_side(against.files["ref"]), load_side(against.files["tree"])
-        comparison = compare_sides(base, cand, args.threshold, args.threshold_for)
-        return report(comparison, against.ref_label, "working tree", out, err)
+        base, cand = load_side(against.files["ref"], measure), load_side(against.files["tree"], measure)
+        comparison = compare_sides(base, cand, limit, args.threshold_for, measure)
+        return report(comparison, against.ref_label, "working tree", out, err, measure)
     if args.base is None or args.cand is None:
         raise BenchError("compare needs BASE and CAND results files (or --against REF)")
-    comparison = compare_sides(load_side([args.base]), load_side([args.cand]), args.threshold, args.threshold_for)
-    return report(comparison, str(args.base), str(args.cand), out, err)
+    base, cand = load_side([args.base], measure), load_side([args.cand], measure)
+    comparison = compare_sides(base, cand, limit, args.threshold_for, measure)
+    return report(comparison, str(args.base), str(args.cand), out, err, measure)

@@ -54,6 +54,48 @@ def timings_of(bench: dict, source: str) -> Timings:
     return Timings(source, data, median, q1, q3)
 
 
+def counts_of(bench: dict, source: str) -> Timings:
+    """Return the instruction counts of one entry (``--bench-measure instructions``) as Timings, or raise BenchError.
+
+    ``data`` holds the counted calls (``extra_info.instructions_rounds``), ``median`` their median.
+    """
+    info = bench.get("extra_info") or {}
+    count = info.get("instructions")
+    if not isinstance(count, (int, float)) or not count > 0:
+        raise BenchError(f"{source}: benchmark {bench.get('name')!r} has no instruction count")
+    rounds = info.get("instructions_rounds") or [count]
+    try:
+        data = np.sort(np.asarray(rounds, dtype=float))
+    except (TypeError, ValueError):
+        raise BenchError(f"{source}: benchmark {bench.get('name')!r} has non-numeric instruction counts") from None
+    q1, q3 = (float(q) for q in np.quantile(data, [0.25, 0.75]))
+    return Timings(source, data, float(count), q1, q3)
+
+
+def measure_of(document: dict) -> str:
+    """Return the measure a pytest-benchmark document was made with: "instructions" or "time"."""
+    info = (document.get("machine_info") or {}).get("backprop_bench") or {}
+    return "instructions" if info.get("measure") == "instructions" else "time"
+
+
+def values_of(document: dict, source: str, measure: str = "time") -> list[tuple[dict, Timings]]:
+    """Return (entry, Timings) for every benchmark of a document in ``measure``, or raise BenchError.
+
+    Times taken under Valgrind are not wall times, so a counted document has no "time";
+    a timed one has no "instructions".
+    """
+    made = measure_of(document)
+    if measure == "time" and made == "instructions":
+        raise BenchError(
+            f"{source}: counted under Valgrind (--bench-measure instructions), its times are not wall times; "
+            "use --measure instructions"
+        )
+    if measure == "instructions" and made != "instructions":
+        raise BenchError(f"{source}: no instruction counts (made without --bench-measure instructions)")
+    read = counts_of if measure == "instructions" else timings_of
+    return [(bench, read(bench, source)) for bench in benchmarks_of(document, source)]
+
+
 def benchmarks_of(document: dict, source: str) -> list[dict]:
     """Return the benchmark entries of a pytest-benchmark document, or raise BenchError naming ``source``."""
     kind = kind_of(document, source)
@@ -70,16 +112,16 @@ def key_of(bench: dict) -> str:
     return bench.get("fullname") or bench["name"]
 
 
-def side_of(documents: Iterable[tuple[str, dict]]) -> dict[str, Side]:
+def side_of(documents: Iterable[tuple[str, dict]], measure: str = "time") -> dict[str, Side]:
     """Return {benchmark key: Side} from (source, pytest-benchmark document) pairs, one pair per run."""
     sides: dict[str, Side] = {}
     for source, document in documents:
-        for bench in benchmarks_of(document, source):
+        for bench, values in values_of(document, source, measure):
             side = sides.setdefault(key_of(bench), Side(bench["name"], bench.get("group"), []))
-            side.runs.append(timings_of(bench, source))
+            side.runs.append(values)
     return sides
 
 
-def load_side(paths: Sequence[str | Path]) -> dict[str, Side]:
-    """Return {benchmark key: Side} from pytest-benchmark files or folders of them (repeated runs)."""
-    return side_of((str(path), read_json(path)) for path in expand(paths))
+def load_side(paths: Sequence[str | Path], measure: str = "time") -> dict[str, Side]:
+    """Return {benchmark key: Side} from pytest-benchmark files or folders of them (repeated runs), in ``measure``."""
+    return side_of(((str(path), read_json(path)) for path in expand(paths)), measure)

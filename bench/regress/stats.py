@@ -39,6 +39,9 @@ import scipy.stats
 from bench.errors import BenchError
 
 PAIRWISE_THRESHOLD = 1.25
+# Instruction counts repeat within 0.1% between runs (results/reference/instructions-repeat-*.json):
+# a 1% threshold is ten times that spread.
+INSTRUCTIONS_THRESHOLD = 1.01
 CONFIDENCE = 0.95
 BOOTSTRAP_SAMPLES = 2000
 SEED = 20240601
@@ -281,6 +284,7 @@ def compare_sides(
     cand: dict[str, Side],
     threshold: float = PAIRWISE_THRESHOLD,
     rules: Sequence[tuple[str, float]] = (),
+    measure: str = "time",
 ) -> Comparison:
     """Return the comparison of two loaded sides ({key: Side}), or raise BenchError when they share no benchmark."""
     common = [key for key in base if key in cand]
@@ -293,7 +297,7 @@ def compare_sides(
                 f"the {label} lacks raw timings for some benchmarks (save them with --benchmark-save-data); "
                 "those are judged on summary statistics only, a weaker test"
             )
-    if any(len(base[key].runs) == 1 and len(cand[key].runs) == 1 for key in common):
+    if measure == "time" and any(len(base[key].runs) == 1 and len(cand[key].runs) == 1 for key in common):
         warnings.append(
             "one run per side: only the noise within a process is seen, so the threshold alone guards against "
             "the noise between processes; give folders of repeated runs for a t-interval on run medians"

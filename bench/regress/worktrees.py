@@ -46,6 +46,9 @@ TIMING_ARGS = (
     "--benchmark-warmup=on --benchmark-warmup-iterations=20"
 )
 DEFAULT_PYTEST_ARGS = f"--bench-size={DEFAULT_SIZE} --bench-epoch-rounds={DEFAULT_EPOCH_ROUNDS} {TIMING_ARGS}"
+# Instruction counts (compare --against --measure instructions): every kernel under Valgrind
+# takes minutes, so CI counts the float64 kernels on 500-image epochs.
+INSTRUCTION_PYTEST_ARGS = "--bench-size=500 --bench-dtype=float64"
 PROCESS_TIMEOUT_S = 600
 
 
@@ -188,18 +191,21 @@ def benchmark_against(
     pytest_args: str = DEFAULT_PYTEST_ARGS,
     keep: Path | None = None,
     progress: Callable[[str], None] = lambda line: None,
+    measure: str = "time",
 ) -> Against:
     """Return the result files of ``runs`` runs each of ``ref``'s kernels and the working tree's, interleaved.
 
-    The JSON files stay in ``keep`` (default ``results/against-<sha>-<time>/``).
+    The JSON files stay in ``keep`` (default ``results/against-<sha>-<time>/``). With
+    ``measure`` "instructions" each run counts under Valgrind, and one run per side is
+    enough: counts repeat within 0.1% between runs (docs/benchmarks-and-regressions.md).
     """
-    if runs < 2:
+    if runs < 2 and measure == "time":
         raise BenchError(f"--runs {runs}: at least 2 runs per side, for the spread between runs (default 6)")
     tree = tree_root()
     sha = resolve_commit(tree, ref)
     result = Against(ref, sha, keep or tree / "results" / f"against-{sha[:10]}-{dt.datetime.now():%Y%m%d-%H%M%S}")
     result.keep.mkdir(parents=True, exist_ok=True)
-    args = shlex.split(pytest_args)
+    args = shlex.split(pytest_args) + (["--bench-measure=instructions"] if measure == "instructions" else [])
     with sigterm_interrupts(), checkout(tree, sha, result.ref_label) as ref_kernels:
         sides = {"ref": ref_kernels, "tree": tree_kernels(tree)}
         for i in range(runs):
