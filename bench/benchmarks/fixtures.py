@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import implementations
-from bench.benchmarks.instructions import COUNT_ROUNDS, COUNTING_VARIABLE, EXCLUDED, Counter, settings_record
+from bench.benchmarks.instructions import COUNT_ROUNDS, COUNTING_VARIABLE, Counter, excluded, settings_record
 from bench.benchmarks.plugin import SUITE, Settings, settings_of
 from bench.errors import BenchError
 from bench.results.schema import KernelResult
@@ -63,8 +63,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _not_counted(settings: Settings, name: str) -> tuple:
     """Return a skip mark, with its reason, for a kernel the instruction measure leaves out (else no mark)."""
-    if settings.measure == "instructions" and name in EXCLUDED:
-        return (pytest.mark.skip(reason=f"not counted under Valgrind: {EXCLUDED[name]}"),)
+    left_out = excluded()
+    if settings.measure == "instructions" and name in left_out:
+        return (pytest.mark.skip(reason=f"not counted under Valgrind: {left_out[name]}"),)
     return ()
 
 
@@ -122,7 +123,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     }
     if settings.measure == "instructions":
         machine_info["backprop_bench"]["instructions"] = settings_record(
-            {n: EXCLUDED[n] for n in implementations.registry.available() if n in EXCLUDED}
+            {n: why for n, why in excluded().items() if n in implementations.registry.available()}
         )
 
 

@@ -70,6 +70,15 @@ EXCLUDED = {
 }
 
 
+# Set to count the excluded kernels too: how their exclusion was measured (never for a gate).
+COUNT_EXCLUDED_VARIABLE = "BACKPROP_BENCH_COUNT_EXCLUDED"
+
+
+def excluded() -> dict[str, str]:
+    """Return {kernel: why} for the kernels the instruction measure leaves out (none when told to count them)."""
+    return {} if os.environ.get(COUNT_EXCLUDED_VARIABLE) else dict(EXCLUDED)
+
+
 class MeasureError(Exception):
     """The instruction measure cannot run here (no Valgrind, no hooks): one line for the user."""
 
