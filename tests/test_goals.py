@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_rows_give_roof_multiple_and_ratio_to_best_peer(document):
 
 def test_verdicts_name_the_best_kernel_and_say_met_or_not(document):
     lines = verdicts(document)
-    assert "goal 1 threads=1 float64: fastest numba-parallel at 1.33x roof (NOT met)" in lines
+    assert "goal 1 threads=1 float64 batch 100: fastest numba-parallel at 1.33x roof (NOT met)" in lines
     assert "goal 2 threads=1 float64 batch 100: numba-parallel 0.50x best peer (met)" in lines
     assert "goal 2 threads=1 float64 batch 10: numba 0.83x best peer (NOT met)" in lines
     assert any(
@@ -114,8 +115,8 @@ def test_goal_table_has_a_row_per_goal_and_a_column_per_setting(document):
 
 
 def test_a_data_set_not_found_is_kept_with_the_reason_and_not_timed(monkeypatch):
-    import bench.goals as goals
     from bench.errors import DataError
+    from bench.goals import session as goals
 
     def not_here(dataset, data_dir):
         raise DataError(f"{dataset} IDX files not found in data/{dataset}")
@@ -133,8 +134,8 @@ def test_a_data_set_not_found_is_kept_with_the_reason_and_not_timed(monkeypatch)
 
 
 def test_goals_refuse_to_measure_against_a_reference_that_fails_finite_differences(monkeypatch):
-    from bench import goals
     from bench.errors import BenchError
+    from bench.goals import session as goals
 
     monkeypatch.setattr(goals, "reference_check", lambda seed: 1e-3)
     with pytest.raises(BenchError, match="finite-difference check"):
@@ -145,8 +146,8 @@ def test_the_command_saves_the_measurement_and_prints_the_table_and_verdicts(doc
     """The command's own work in-process; the measurement (full MNIST, minutes) is the synthetic one."""
     asked = []
 
-    def measure(threads, dtypes, rounds, say, density=True):
-        asked.append((threads, dtypes, rounds, density))
+    def measure(threads, dtypes, rounds, say, density=True, runs=2, checkpoint=None):
+        asked.append((threads, dtypes, rounds, density, runs))
         return document
 
     monkeypatch.setattr(bench.goals, "measure", measure)
@@ -154,14 +155,239 @@ def test_the_command_saves_the_measurement_and_prints_the_table_and_verdicts(doc
     args = ["--threads", "2", "--dtype", "float64", "--rounds", "3", "--no-density", "--out", str(out)]
     status, stdout, err = run_cli(capsys, "goals", *args)
     assert status == 0, err
-    assert asked == [([2], ["float64"], 3, False)]
+    assert asked == [([2], ["float64"], 3, False, 2)]
     assert json.loads(out.read_text()) == document
     assert "numba-parallel" in stdout and verdicts(document)[-1] in stdout
     assert f"results saved to {out}" in err
 
 
-@pytest.mark.parametrize("args", [["--threads", "0"], ["--dtype", "float16"], ["--rounds", "x"]])
+@pytest.mark.parametrize("args", [["--threads", "0"], ["--dtype", "float16"], ["--rounds", "x"], ["--runs", "0"]])
 def test_bad_options_are_one_line_and_exit_2(tmp_path, capsys, monkeypatch, args):
     monkeypatch.setattr(bench.goals, "measure", lambda *args, **kwargs: pytest.fail("measured despite a bad option"))
     status, _, err = run_cli(capsys, "goals", *args, "--out", str(tmp_path / "goals.json"))
     assert status == 2 and len(err.strip().splitlines()) == 1, err
+
+
+# Interleaved rounds, the per-round roof, two runs per verdict, batch 10 against the roof.
+
+
+class FakeWorker:
+    """A kernel's round worker without a process: each epoch is logged and takes ``seconds``."""
+
+    def __init__(self, name: str, log: list[str], seconds: float = 0.1, fails_in_round: int | None = None):
+        from bench.results.schema import KernelResult
+
+        self.name, self.log, self.seconds, self.fails_in_round = name, log, seconds, fails_in_round
+        self.result, self.running = KernelResult(name=name), True
+
+    def ready(self) -> bool:
+        return True
+
+    def epoch(self) -> float | None:
+        round_index = len(self.result.epoch_seconds)
+        self.log.append(f"{self.name} {round_index}")
+        self.result.epoch_seconds.append(self.seconds)
+        if round_index == self.fails_in_round:
+            self.result.status, self.result.message, self.running = "mismatch", "departed", False
+            return None
+        return self.seconds
+
+    def finish(self):
+        if self.running:
+            self.result.status, self.running = "ok", False
+        return self.result
+
+    def stop(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_rounds(monkeypatch):
+    """Return the log of timed epochs and roofs of bench.goals.rounds.interleave, run on fake workers."""
+    from bench.goals import rounds
+
+    log: list[str] = []
+    failing: dict[str, int] = {}
+    monkeypatch.setattr(rounds, "ensure_reference", lambda config: None)
+    monkeypatch.setattr(
+        rounds, "start_worker", lambda name, config: FakeWorker(name, log, fails_in_round=failing.get(name))
+    )
+
+    def roof(dtype):
+        log.append(f"roof {sum(e.startswith('roof') for e in log)}")
+        return {"gflops": 50.0 + len(log), "seconds": [0.1], "method": "fake", "dtype": dtype}
+
+    monkeypatch.setattr(rounds, "measure_roof", roof)
+    return log, failing
+
+
+def test_rounds_interleave_every_kernel_and_the_roof_in_a_rotating_order(fake_rounds):
+    from bench.goals.rounds import interleave
+    from bench.run.config import RunConfig
+
+    log, _ = fake_rounds
+    said: list[str] = []
+    out = interleave(["a", "b", "c"], RunConfig(epochs=3, dtype="float32", threads=1), True, said.append)
+    assert log == [
+        "a 0", "b 0", "c 0", "roof 0",
+        "b 1", "c 1", "roof 1", "a 1",
+        "c 2", "roof 2", "a 2", "b 2",
+    ]  # fmt: skip
+    assert out["order"] == [["a", "b", "c", "roof"], ["b", "c", "roof", "a"], ["c", "roof", "a", "b"]]
+    assert len(out["roof_gflops"]) == 3 and out["roof"] == {"method": "fake", "dtype": "float32"}
+    assert {name: r.status for name, r in out["results"].items()} == {"a": "ok", "b": "ok", "c": "ok"}
+    assert "round 2/3: b 100 ms, c 100 ms, roof" in " ".join(said)
+
+
+def test_a_kernel_that_fails_in_a_round_is_never_timed_again(fake_rounds):
+    from bench.goals.rounds import interleave
+    from bench.run.config import RunConfig
+
+    log, failing = fake_rounds
+    failing["b"] = 0
+    out = interleave(["a", "b"], RunConfig(epochs=2, threads=1), False, lambda line: None)
+    assert log == ["a 0", "b 0", "a 1"]
+    assert out["results"]["b"].status == "mismatch" and out["roof_gflops"] == []
+
+
+def test_the_roof_multiple_pairs_each_epoch_with_the_roof_of_its_round():
+    from bench.goals import roof_multiple
+    from bench.goals.verdicts import roof_epochs
+
+    # Round 1 was slow for kernel and roof alike; round 2 for the kernel only.
+    seconds, gflops = [0.10, 0.20, 0.20], [40.0, 20.0, 40.0]
+    setting = {"rounds": [{"batch_size": 100, "roof_gflops": gflops, "order": []}]}
+    roofs = roof_epochs(setting, 100, 60_000)
+    flops = epoch_flops([784, 30, 10], 60_000, 100)
+    assert roofs == pytest.approx([flops / 1e9 / g for g in gflops])
+    per_round = [s / r for s, r in zip(seconds, roofs, strict=True)]  # k, k, 2k
+    assert roof_multiple(seconds, roofs) == pytest.approx(per_round[0]) == pytest.approx(per_round[1])
+    assert 0.20 / statistics.median(roofs) == pytest.approx(2 * per_round[0])  # a median over medians: 2k
+    # A file with one roof per setting: every epoch against it; batch 10 scaled by its own FLOPs.
+    legacy = {"roof_epoch_seconds": 0.06}
+    assert roof_epochs(legacy, 10, 60_000) == [pytest.approx(0.06 * epoch_flops([784, 30, 10], 60_000, 10) / flops)]
+
+
+def two_runs(first: dict, second: dict) -> dict:
+    """Return a goals document of two runs made of two one-run documents (run numbers added)."""
+    document = {"targets": dict(bench.goals.TARGETS), "n_train": 60_000, "settings": [], "density": []}
+    for number, run in ((1, first), (2, second)):
+        document["settings"] += [{"run": number, **s} for s in run["settings"]]
+    document["cache_warm_up"] = [{"total": first["cache_warm_up_seconds"]}, {"total": second["cache_warm_up_seconds"]}]
+    return document
+
+
+def one_core(numba: float, peer: float, roof_gflops: list[float], numba10: float = 0.5) -> dict:
+    """Return a one-run document: one thread, float64, numba and jax at batch 100 and 10, per-round roofs."""
+    rounds = [{"batch_size": b, "roof_gflops": roof_gflops, "order": []} for b in (100, 10)]
+    setting = {"threads": 1, "dtype": "float64", "rounds": rounds, "per_example": {}}
+    setting["epochs"] = [
+        entry("numba", 100, [numba] * len(roof_gflops)),
+        entry("jax", 100, [peer] * len(roof_gflops)),
+        entry("numba", 10, [numba10] * len(roof_gflops)),
+        entry("jax", 10, [1.0] * len(roof_gflops)),
+    ]
+    return {"settings": [setting], "cache_warm_up_seconds": 0.3}
+
+
+def test_a_cell_is_met_when_both_runs_meet_it_not_met_when_neither_and_unstable_otherwise():
+    roof = epoch_flops([784, 30, 10], 60_000, 100) / 1e9 / 0.1  # a 100 ms roof epoch
+    # Goal 1 at batch 100: 0.09 and 0.095 of a 0.1 roof (met twice); goal 2: 0.09/0.2 and 0.095/0.15 (met,
+    # then 0.63x: unstable); goal 5 as goal 1; goal 1 at batch 10 (numba 0.5 s): missed twice.
+    document = two_runs(one_core(0.09, 0.20, [roof] * 3), one_core(0.095, 0.15, [roof] * 3))
+    document["cache_warm_up"][1]["total"] = 0.6  # goal 4: met, then missed
+    found = {(c["goal"], c["batch_size"]): c for c in bench.goals.cells(document)}
+    assert found[(1, 100)]["verdict"] == "met"
+    assert [f["value"] for f in found[(1, 100)]["figures"]] == pytest.approx([0.9, 0.95])
+    assert found[(2, 100)]["verdict"] == "unstable"
+    assert found[(2, 10)]["verdict"] == "met"  # 0.5 / 1.0 twice
+    assert found[(1, 10)]["verdict"] == "not met"
+    assert found[(4, None)]["verdict"] == "unstable"
+    lines = verdicts(document)
+    assert (
+        "goal 2 threads=1 float64 batch 100: run 1 numba 0.45x best peer; run 2 numba 0.63x best peer "
+        "(UNSTABLE: the runs disagree)"
+    ) in lines
+    assert (
+        "goal 1 threads=1 float64 batch 100: run 1 fastest numba at 0.90x roof; run 2 fastest numba at 0.95x roof (met)"
+        in lines
+    )
+    table = goal_table(document).splitlines()
+    assert table[2] == "| 1. fastest exact kernel / dense roof, batch 100 | <= 1.0x | numba 0.90x, 0.95x |"
+    assert table[4] == "| 2. best Numba kernel / best peer, batch 100 | <= 0.5x | numba 0.45x, 0.63x unstable |"
+    assert table[-1] == "| 4. warm-up from the Numba cache | <= 0.5 s | 0.30 s, 0.60 s unstable |"
+
+
+def test_a_goal_missing_from_one_run_is_unstable_never_met():
+    roof = epoch_flops([784, 30, 10], 60_000, 100) / 1e9 / 0.1
+    second = one_core(0.09, 0.20, [roof])
+    second["settings"][0]["epochs"] = [
+        {**e, "status": "mismatch", "seconds": []} if e["name"] == "numba" else e
+        for e in second["settings"][0]["epochs"]
+    ]
+    document = two_runs(one_core(0.09, 0.20, [roof]), second)
+    cell = next(c for c in bench.goals.cells(document) if (c["goal"], c["batch_size"]) == (2, 100))
+    assert cell["verdict"] == "unstable" and cell["figures"][1] is None
+    assert "run 2 not measured" in " ".join(verdicts(document))
+
+
+@pytest.mark.parametrize(("numba10", "verdict"), [(0.12, "met"), (0.14, "not met")])
+def test_batch_10_is_held_to_1_3x_the_dense_roof(numba10, verdict):
+    roof10 = epoch_flops([784, 30, 10], 60_000, 10) / 1e9 / 0.1  # a 100 ms roof epoch at batch 10
+    document = two_runs(*(one_core(0.09, 0.2, [roof10], numba10=numba10) for _ in range(2)))
+    cell = next(c for c in bench.goals.cells(document) if (c["goal"], c["batch_size"]) == (1, 10))
+    assert cell["verdict"] == verdict and cell["figures"][0]["value"] == pytest.approx(10 * numba10)
+    assert "| 1. fastest exact kernel / dense roof, batch 10 | <= 1.3x | numba " in goal_table(document)
+
+
+def test_a_file_without_targets_is_held_to_the_goals_of_its_time(document):
+    """Files written before batch 10 was held to the roof: no such verdict, one run, as they were read then."""
+    assert "batch 10 | <= 1.3x" not in goal_table(document)
+    assert not any(line.startswith("goal 1 threads=1 float64 batch 10:") for line in verdicts(document))
+    assert bench.goals.runs(document) == [document]
+
+
+def test_measure_makes_two_runs_of_interleaved_rounds_with_the_roof_and_saves_after_each(monkeypatch):
+    from bench.goals import session
+    from bench.results.schema import KernelResult
+
+    calls = []
+
+    def interleave(names, config, roof, say):
+        calls.append((config.batch_size, config.epochs, roof))
+        say("round 1/2: ...")
+        results = {name: KernelResult(name=name, status="ok", epoch_seconds=[0.1] * config.epochs) for name in names}
+        return {"results": results, "roof_gflops": [50.0] * config.epochs if roof else [], "roof": {}, "order": []}
+
+    monkeypatch.setattr(session, "interleave", interleave)
+    monkeypatch.setattr(session, "reference_check", lambda seed: 0.0)
+    monkeypatch.setattr(session, "load_dataset", lambda name: type("Data", (), {"train_images": [0] * 600}))
+    monkeypatch.setattr(session, "cache_warm_up", lambda: {"total": 0.2})
+    said, saved = [], []
+    document = session.measure([1], ["float32"], 2, said.append, density=False, checkpoint=saved.append)
+    assert [s["run"] for s in document["settings"]] == [1, 2] and document["runs"] == 2
+    assert document["targets"]["roof_batch10"] == 1.3 and document["cache_warm_up"] == [{"total": 0.2}] * 2
+    assert [(b, e, roof) for b, e, roof in calls[:3]] == [(100, 2, True), (10, 2, True), (1, 1, False)]
+    assert [g["roof_gflops"] for g in document["settings"][0]["rounds"]] == [[50.0, 50.0]] * 2
+    assert "run 2/2 threads=1 float32 batch 10: round 1/2: ..." in said
+    assert len(saved) == 2 and saved[-1] is document
+    assert [c["verdict"] for c in bench.goals.cells(document)]  # the arithmetic reads what measure wrote
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_real_workers_wait_between_epochs_and_verify_each_one(tmp_path):
+    """The harness's ``epoch N`` phase is the worker's gate: real workers, a tiny workload, two rounds."""
+    from bench.goals.rounds import interleave
+    from bench.run.config import RunConfig
+    from tests.conftest import FAULTY, WRONG
+
+    names = ["vectorized", str(WRONG / "lazy_after_first.py"), str(FAULTY / "segfault.py")]
+    config = RunConfig(epochs=2, train_limit=300, batch_size=50, threads=1, timeout=60)
+    said: list[str] = []
+    out = interleave(names, config, True, said.append)
+    honest, lazy, crashed = (out["results"][name] for name in names)
+    assert honest.status == "ok" and len(honest.epoch_seconds) == len(honest.verification) == 2
+    assert lazy.status == "mismatch" and lazy.mismatch_epoch == 0  # verified in its worker, never ranked
+    assert crashed.status == "crashed" and "signal" in crashed.message
+    assert out["order"] == [["vectorized", names[1], names[2], "roof"], ["roof", "vectorized"]]
+    assert len(out["roof_gflops"]) == 2
