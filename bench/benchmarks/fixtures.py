@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,14 @@ from pathlib import Path
 import pytest
 
 import implementations
-from bench.benchmarks.instructions import COUNT_ROUNDS, COUNTING_VARIABLE, Counter, excluded, settings_record
+from bench.benchmarks.instructions import (
+    COUNT_ROUNDS,
+    COUNT_WARM_UP,
+    COUNTING_VARIABLE,
+    Counter,
+    excluded,
+    settings_record,
+)
 from bench.benchmarks.plugin import SUITE, Settings, settings_of
 from bench.errors import BenchError
 from bench.results.schema import KernelResult
@@ -204,9 +210,10 @@ def checked_kernel(_bench_pinned, bench_dataset, bench_settings):
 class Measure:
     """Times a benchmark's calls with pytest-benchmark, and under ``--bench-measure instructions`` also counts them.
 
-    Counting: one uncounted warm-up call, then ``COUNT_ROUNDS`` calls, each counted on its
-    own (:class:`bench.benchmarks.instructions.Counter`) and timed by pytest-benchmark;
-    ``extra_info`` gets ``instructions`` (their median) and ``instructions_rounds``.
+    Counting: ``COUNT_WARM_UP`` uncounted calls, then ``COUNT_ROUNDS`` calls, each counted on
+    its own (:class:`bench.benchmarks.instructions.Counter`) and timed by pytest-benchmark;
+    ``extra_info`` gets ``instructions`` (their minimum: see the instructions module) and
+    ``instructions_rounds``.
     """
 
     def __init__(self, counter: Counter | None) -> None:
@@ -222,18 +229,18 @@ class Measure:
                 return benchmark(fn, *args)
             return benchmark.pedantic(fn, args=args, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
         counts: list[int] = []
-        warm = [True]
+        calls = [0]
 
         def counted(*call_args):
-            if warm[0]:  # pytest-benchmark's warm-up round: not counted
-                warm[0] = False
+            calls[0] += 1
+            if calls[0] <= COUNT_WARM_UP:  # pytest-benchmark's warm-up rounds: not counted
                 return fn(*call_args)
             result, count = self.counter.count(fn, *call_args)
             counts.append(count)
             return result
 
-        result = benchmark.pedantic(counted, args=args, rounds=COUNT_ROUNDS, iterations=1, warmup_rounds=1)
-        benchmark.extra_info["instructions"] = int(statistics.median(counts))
+        result = benchmark.pedantic(counted, args=args, rounds=COUNT_ROUNDS, iterations=1, warmup_rounds=COUNT_WARM_UP)
+        benchmark.extra_info["instructions"] = min(counts)
         benchmark.extra_info["instructions_rounds"] = counts
         return result
 

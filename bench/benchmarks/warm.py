@@ -13,9 +13,12 @@ measured; a kernel that fails here fails again, with its message, in the suite.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,12 +32,11 @@ from bench.run.harness import get_ready
 from bench.run.probe import make_workload
 
 
-def warm(names: list[str], dtypes: list[str] | None, train_size: int, impls: list[str]) -> list[str]:
-    """Return one line per kernel and dtype readied (or why not) after compiling it for the suite's calls."""
+def warm(names: list[str], dtypes: list[str] | None, train_size: int, impls: list[str]) -> Iterator[str]:
+    """Yield one line per kernel and dtype readied (or why not), once it is compiled for the suite's calls."""
     for spec in impls:
         names.append(implementations.resolve(spec))
     data = load_dataset("mnist")
-    lines = []
     for dtype in dtypes or list(implementations.DTYPES):
         config = RunConfig(impls=[], sizes=SIZES, seed=SEED, dtype=dtype, train_limit=train_size, epochs=1)
         work = make_workload(config, data)
@@ -48,10 +50,9 @@ def warm(names: list[str], dtypes: list[str] | None, train_size: int, impls: lis
                     for batch in GRADIENT_BATCHES:
                         impl.gradients(work.params0, work.X[:batch], work.Y[:batch])
                     impl.predict(work.params0, work.X_test[:100])
-                lines.append(f"{name} {dtype}: {result.status or 'ready'} in {result.compile_seconds or 0:.1f} s")
+                yield f"{name} {dtype}: compiled in {result.compile_seconds or 0:.1f} s"
             except Exception as exc:  # the suite reports it properly; here it only stays uncompiled
-                lines.append(f"{name} {dtype}: not warmed ({type(exc).__name__}: {exc})")
-    return lines
+                yield f"{name} {dtype}: not warmed ({type(exc).__name__}: {exc})"
 
 
 class _Selection:
@@ -72,7 +73,14 @@ def selected(args: list[str]) -> dict[str, set[str]]:
     """Return {kernel: dtypes} that pytest ``args`` select in the suite, from a collection (nothing runs)."""
     selection = _Selection()
     os.environ[COLLECTING_VARIABLE] = "1"  # no second relaunch from this collection
-    pytest.main(["--collect-only", "-q", "-p", "no:codspeed", "-p", "no:cacheprovider", *args], plugins=[selection])
+    listing = io.StringIO()  # the list of tests is for no one: the run under Valgrind prints its own
+    with contextlib.redirect_stdout(listing), contextlib.redirect_stderr(listing):
+        status = pytest.main(
+            ["--collect-only", "-qq", "-p", "no:codspeed", "-p", "no:cacheprovider", "-p", "no:warnings", *args],
+            plugins=[selection],
+        )
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        print(listing.getvalue()[-2000:], flush=True)
     return selection.pairs
 
 
