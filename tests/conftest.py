@@ -258,3 +258,38 @@ def write_json(path: Path, document: dict | list) -> Path:
     """Return ``path`` after writing ``document`` to it as JSON."""
     path.write_text(json.dumps(document))
     return path
+
+
+# A real pytest-benchmark file of counted calls (pytest --benchmark-only --bench-measure instructions
+# -k "numba-float64 and gradients and batch10"): numba's float64 gradients at batch 10 and 100, made on
+# this project's 2-core VM. The template of every synthetic counted file; tests never run Valgrind.
+INSTRUCTIONS_FILE = ROOT / "tests" / "data" / "instructions-numba-gradients.json"
+
+
+def counted_document(
+    factors: dict[str, float] | None = None, rng: np.random.Generator | None = None, noise: float = 0.0
+) -> dict:
+    """Return the counted template with each benchmark's counts times ``factors[name]`` and lognormal ``noise``.
+
+    Every counted call gets its own noise draw; ``instructions`` is their minimum, as the suite records it.
+    """
+    document = json.loads(INSTRUCTIONS_FILE.read_text())
+    for bench in document["benchmarks"]:
+        info = bench["extra_info"]
+        factor = (factors or {}).get(bench["name"], 1.0)
+        draws = rng.lognormal(0.0, noise, len(info["instructions_rounds"])) if rng is not None else 1.0
+        info["instructions_rounds"] = (
+            np.rint(np.asarray(info["instructions_rounds"]) * factor * draws).astype(int).tolist()
+        )
+        info["instructions"] = min(info["instructions_rounds"])
+    return document
+
+
+def ulp_distance(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Return how many representable numbers of want's dtype lie between got and want, element-wise (int64)."""
+    signed = np.int64 if want.dtype == np.float64 else np.int32
+    a, b = got.astype(want.dtype).view(signed).astype(np.int64), want.view(signed).astype(np.int64)
+    # Map the sign-magnitude bit patterns onto one ordered line, -0.0 and +0.0 both at 0.
+    lowest = np.iinfo(signed).min
+    a, b = np.where(a < 0, lowest - a, a), np.where(b < 0, lowest - b, b)
+    return np.abs(a - b)

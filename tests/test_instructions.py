@@ -68,7 +68,7 @@ def test_threshold_per_benchmark_or_group(tmp_path, capsys):
 
 def test_counted_files_have_no_wall_times(tmp_path, capsys):
     base, cand = _pair(tmp_path, 4)
-    status, out, err = run_cli(capsys, "compare", base, cand)
+    status, _, err = run_cli(capsys, "compare", base, cand)
     assert status == 2
     assert err.count("\n") == 1 and "not wall times" in err and "--measure instructions" in err
 
@@ -76,7 +76,7 @@ def test_counted_files_have_no_wall_times(tmp_path, capsys):
 def test_timed_files_have_no_counts(tmp_path, capsys):
     base = write_json(tmp_path / "a.json", benchmark_document(1))
     cand = write_json(tmp_path / "b.json", benchmark_document(2))
-    status, out, err = run_cli(capsys, "compare", str(base), str(cand), "--measure", "instructions")
+    status, _, err = run_cli(capsys, "compare", str(base), str(cand), "--measure", "instructions")
     assert status == 2
     assert err.count("\n") == 1 and "no instruction counts" in err
 
