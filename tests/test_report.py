@@ -11,7 +11,7 @@ import pytest
 
 from bench.flops import epoch_flops
 from bench.report.tables import scaling_table, summary_table, time_to_accuracy_table
-from tests.conftest import run_cli
+from tests.conftest import benchmark_document, counted_document, run_cli
 
 XSS = "<script>alert(1)</script>"
 OUTPUTS = ["report.html", "report.md", "summary.csv", "epochs.csv", "time_to_accuracy.csv", "efficiency.csv"]
@@ -182,6 +182,27 @@ def test_pytest_benchmark_input(tmp_path, capsys):
     assert status == 0, err
     assert (out / "benchmarks.png").exists() and len(pd.read_csv(out / "benchmarks.csv")) == 2
     assert "gradients-batch100" in (out / "report.html").read_text()
+    assert not (out / "instructions.csv").exists() and "instruction" not in (out / "report.html").read_text()
+
+
+def test_counted_files_show_instructions_and_no_times(tmp_path, capsys):
+    """A counted file (--bench-measure instructions) beside a timed one: a section each, counts never as times."""
+    timed = write(tmp_path / "timed.json", benchmark_document(1))
+    counted = write(tmp_path / "counted.json", counted_document())
+    out = tmp_path / "rep"
+    status, _, err = run_cli(capsys, "report", timed, counted, "--out", str(out))
+    assert status == 0, err
+    assert set(pd.read_csv(out / "benchmarks.csv")["label"]) == {"timed.json"}
+    counts = pd.read_csv(out / "instructions.csv")
+    assert list(counts["instructions"]) == [1_258_394, 4_326_645] and set(counts["label"]) == {"counted.json"}
+    assert counts["instructions_spread"].between(0, 1e-3).all() and (counts["counted_calls"] == 3).all()
+    html = (out / "report.html").read_text()
+    assert "pytest-benchmark instruction counts" in html and "1,258,394" in html and (out / "instructions.png").exists()
+    assert html.index("pytest-benchmark results") < html.index("pytest-benchmark instruction counts")
+    # The counted file alone: no section of times at all (its times were taken under Valgrind).
+    status, _, _ = run_cli(capsys, "report", counted, "--out", str(tmp_path / "only"))
+    assert status == 0 and not (tmp_path / "only" / "benchmarks.csv").exists()
+    assert "pytest-benchmark results" not in (tmp_path / "only" / "report.html").read_text()
 
 
 BAD_INPUTS = {

@@ -51,20 +51,32 @@ class StubSuite:
 
     def __init__(self) -> None:
         self.ran: list[str] = []
+        self.args: list[list[str]] = []
+        self.timeouts: list[float] = []
         self.interrupt_at: int | None = None
         self.rng = np.random.default_rng(0)
 
-    def run_suite(self, kernels, tree, out, threads=1, pytest_args=()) -> float:
-        """Write the run's file (or raise KeyboardInterrupt at run ``interrupt_at``); return its seconds."""
+    def run_suite(self, kernels, tree, out, threads=1, pytest_args=(), timeout=600.0) -> float:
+        """Write the run's file (or raise KeyboardInterrupt at run ``interrupt_at``); return its seconds.
+
+        With --bench-measure=instructions the file is a counted one: counts in extra_info, measure recorded.
+        """
         if self.interrupt_at == len(self.ran):
             raise KeyboardInterrupt
         self.ran.append(kernels.label)
+        self.args.append(list(pytest_args))
+        self.timeouts.append(timeout)
         document = simulated_run(self.rng, {}, suite=SUITE)
         size = int(next(a for a in pytest_args if a.startswith("--bench-size=")).split("=")[1])
+        counted = "--bench-measure=instructions" in pytest_args
         document["machine_info"].update(
             python_version=platform.python_version(),
-            backprop_bench={"threads": threads, "train_size": size, "epoch_rounds": 5},
+            backprop_bench={"threads": threads, "train_size": size, "epoch_rounds": 5}
+            | {"measure": "instructions" if counted else "time"},
         )
+        if counted:
+            for bench in document["benchmarks"]:
+                bench["extra_info"] = {"instructions": 76_739_798, "instructions_rounds": [76_739_535, 76_739_798] * 2}
         document["datetime"] = f"2026-11-20T10:00:{len(self.ran):02d}+00:00"
         Path(out).write_text(json.dumps(document))
         return 1.0
@@ -117,11 +129,11 @@ def test_backfill_records_resumes_and_keeps_finished_commits_when_interrupted(re
 
 
 def test_a_failing_commit_is_reported_and_the_others_recorded(repo, suite, monkeypatch, capsys):
-    def flaky(kernels, tree, out, threads=1, pytest_args=()):
+    def flaky(kernels, tree, out, threads=1, pytest_args=(), timeout=600.0):
         if len(suite.ran) == 1:
             suite.ran.append("failed")
             raise BenchError("the 1234567890 benchmark run failed (exit 1):\nImportError: boom")
-        return suite.run_suite(kernels, tree, out, threads, pytest_args)
+        return suite.run_suite(kernels, tree, out, threads, pytest_args, timeout)
 
     monkeypatch.setattr(track, "run_suite", flaky)
     status, out, _ = run_cli(capsys, "track", "--commits", "HEAD~3..HEAD", "--store", "s", "--machine", "box")
@@ -199,3 +211,35 @@ def test_several_runs_are_passes_over_the_commits_and_resume_mid_pass(repo, suit
     assert status == 0 and "2 run(s) recorded, 4 already recorded" in out
     assert suite.ran == [c[:10] for c in commits + commits]
     assert len(list(Path("s/box").glob("*.json"))) == 6
+
+
+def test_instruction_counts_are_a_series_of_their_own(repo, suite, capsys):
+    """--measure instructions: the suite counts (--bench-measure instructions, one thread, a long timeout),
+    the records' configuration names the measure, and timed records of the same commits are not skipped."""
+    args = ("track", "--commits", "HEAD~2..HEAD", "--store", "s", "--machine", "box")
+    status, out, _ = run_cli(capsys, *args, "--measure", "instructions")
+    assert status == 0 and "2 run(s) recorded, 0 already recorded" in out
+    assert all(a[-1] == "--bench-measure=instructions" for a in suite.args)
+    assert suite.timeouts == [track.INSTRUCTION_TIMEOUT_S] * 2
+    records = [json.loads(p.read_text()) for p in Path("s/box").glob("*.json")]
+    assert {r["backprop_bench_track"]["config"]["measure"] for r in records} == {"instructions"}
+    assert records[0]["backprop_bench_track"]["config"] == track.SuiteSettings(measure="instructions").config()
+    assert run_cli(capsys, *args, "--measure", "instructions")[1].count("2 already recorded") == 1
+    status, out, _ = run_cli(capsys, *args)  # timed: another series, nothing skipped
+    assert status == 0 and "2 run(s) recorded, 0 already recorded" in out
+    assert not any("--bench-measure=instructions" in a for a in suite.args[2:])
+    timed = [json.loads(p.read_text()) for p in Path("s/box").glob("*.json")]
+    assert sum("measure" not in r["backprop_bench_track"]["config"] for r in timed) == 2
+    status, _, err = run_cli(capsys, *args, "--measure", "instructions", "--threads", "2")
+    assert status == 2 and "one thread" in err and len(err.strip().splitlines()) == 1
+
+
+def test_old_records_without_a_measure_read_as_time():
+    """A record made before counts existed (no measure anywhere) has the configuration a timed run records now."""
+    old = {"python_version": platform.python_version(), "backprop_bench": {"threads": 1, "train_size": 1000}}
+    old["backprop_bench"]["epoch_rounds"] = 5
+    new = {**old, "backprop_bench": {**old["backprop_bench"], "measure": "time"}}
+    assert track.configuration(old) == track.configuration(new) == track.SuiteSettings().config()
+    counted = {**old, "backprop_bench": {**old["backprop_bench"], "measure": "instructions"}}
+    assert track.configuration(counted) == track.SuiteSettings(measure="instructions").config()
+    assert track.config_label(track.configuration(counted)).endswith(", measure=instructions")

@@ -1,5 +1,8 @@
 """``backprop-bench track``: record benchmark results per commit into a history store (see :mod:`bench.regress.track`).
 
+``--measure instructions`` records instruction counts instead of wall times (the suite
+under Valgrind, one thread): a series of its own, read by ``history --measure instructions``.
+
 Exit statuses: 0 recorded (or nothing left to record); 1 a commit's suite failed
 (the others are recorded); 2 bad input; 130 interrupted by Ctrl-C, 143 by SIGTERM,
 every finished commit kept (run the same command again to resume).
@@ -50,7 +53,9 @@ def add_parser(commands) -> None:
         "STORE/<machine>/<commit>-<time>.json. With --commits, run it at each commit of a range or list, in "
         "commit order, in git worktrees (the working tree's suite on each commit's kernels), skipping commits "
         "already recorded for this machine and configuration; Ctrl-C keeps every finished commit. With --from, "
-        "copy existing pytest-benchmark files (e.g. .benchmarks/ or results/benchmarks/) into the store.",
+        "copy existing pytest-benchmark files (e.g. .benchmarks/ or results/benchmarks/) into the store. With "
+        "--measure instructions, each run counts instructions under Valgrind (--bench-measure instructions, one "
+        "thread) instead of timing: those records are series of their own, never mixed with times.",
     )
     parser.add_argument("--store", type=Path, default=DEFAULT_STORE, metavar="DIR", help="default: %(default)s")
     parser.add_argument(
@@ -71,7 +76,17 @@ def add_parser(commands) -> None:
         "--from", dest="sources", nargs="+", type=Path, metavar="PATH", help="import pytest-benchmark files or folders"
     )
     parser.add_argument(
-        "--threads", type=positive_int, default=DEFAULT_THREADS, metavar="N", help="pin BLAS and Numba (default: 1)"
+        "--measure",
+        choices=("time", "instructions"),
+        default="time",
+        help="wall time (default) or instruction counts under Valgrind (one thread; minutes per commit)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=DEFAULT_THREADS,
+        metavar="N",
+        help="pin BLAS and Numba (default: 1; instruction counts always run one thread)",
     )
     parser.add_argument(
         "--size", type=_size, default=DEFAULT_SIZE, metavar="N", help="training images per timed epoch (default: 1000)"
@@ -88,7 +103,8 @@ def add_parser(commands) -> None:
         type=positive_int,
         default=1,
         metavar="N",
-        help="runs per commit; with --commits, N passes over the commits (default: 1; 3 on a busy machine)",
+        help="runs per commit; with --commits, N passes over the commits (default: 1; 3 on a busy machine for "
+        "time, 1 is enough for instructions)",
     )
     parser.add_argument(
         "--pytest-args",
@@ -111,9 +127,10 @@ def handle(args: argparse.Namespace, out: Console, err: Console) -> int:
         say(f"{imported} of {len(outcomes)} file(s) imported into {args.store}")
         return EXIT_OK
     try:
-        settings = SuiteSettings(args.threads, args.size, args.epoch_rounds, tuple(shlex.split(args.pytest_args)))
+        pytest_args = tuple(shlex.split(args.pytest_args))
     except ValueError as exc:
         raise BenchError(f"--pytest-args: {exc}") from None
+    settings = SuiteSettings(args.threads, args.size, args.epoch_rounds, pytest_args, args.measure)
     tree = tree_root()
     if not args.commits:
         for path in track_tree(tree, args.store, settings, args.machine, args.runs):

@@ -1,7 +1,8 @@
-"""Find the commits where a benchmark's time changed: a penalised change-point search, then an interval per step.
+"""Find the commits where a benchmark's time or count changed: a penalised change-point search, an interval per step.
 
-Input: one value per commit in commit order, the log of that commit's median time,
-all from one machine and one configuration (never mixed). Three stages:
+Input: one value per commit in commit order, the log of that commit's median time
+(or instruction count), all from one machine, one configuration and one measure
+(never mixed), and the :class:`Noise` of that measure. Three stages:
 
 1. **One-off runs.** A process that ran beside a busy neighbour is not a step.
    A commit more than ``OUTLIER`` robust sigmas (from the median absolute
@@ -13,10 +14,11 @@ all from one machine and one configuration (never mixed). Three stages:
    (``KernelCPD`` with a linear kernel: the least-squares cost, solved by PELT in
    C), with the penalty ``PENALTY * sigma^2 * log(n)``. Here sigma is the standard
    deviation of successive differences of the kept commits, clipped at ``CLIP``
-   robust sigmas: the median absolute deviation alone underrates heavy-tailed noise
-   (by up to half in the simulations, which doubled the false steps), while a step
-   adds one large difference among n. A segment of at most ``BLIP`` commits that leaves the level
-   and comes back is set aside too, and the search runs again. A change at the
+   robust sigmas, and never below the measure's ``sigma_floor``: the median absolute
+   deviation alone underrates heavy-tailed noise (by up to half in the simulations,
+   which doubled the false steps), while a step adds one large difference among n.
+   A segment of at most ``BLIP`` commits that leaves the level and comes back is
+   set aside too, and the search runs again. A change at the
    newest commit alone cannot be told from a one-off run: it is returned, but as
    unconfirmed (:attr:`Step.confirmed`), until the next commit shows it again.
 3. **Judgement.** Consecutive changes in the same direction separated by at most
@@ -24,8 +26,8 @@ all from one machine and one configuration (never mixed). Three stages:
    threshold, that add up). Each step or drift gets a pooled t-interval
    (:func:`bench.regress.stats.t_interval`) on the ratio of the levels after and before
    it, and is kept only when the interval excludes 1 and the change is at least
-   ``MIN_CHANGE``. At this penalty the search already asks for a t of about 4.7
-   at 40 commits, so the interval rarely removes a step: it is the figure the
+   the measure's ``min_change``. At this penalty the search already asks for a t of
+   about 4.7 at 40 commits, so the interval rarely removes a step: it is the figure the
    table quotes, and the guard for short segments.
 
 The constants were chosen on seeded simulations of 40-commit histories with the
@@ -43,6 +45,10 @@ penalty  A/A, 1 bench  A/A, 16 benchmarks  1.25x step      1.15x / 1.10x step
 
 (200 histories a cell, 100 for 16 benchmarks; a step is "found" alone and at the
 right commit, within one.) tests/test_history_steps.py holds the seeded checks.
+
+Instruction counts (``--bench-measure instructions``) keep the search and its
+penalty and change only the two figures of :class:`Noise` (:data:`INSTRUCTIONS`);
+tests/test_history_instructions.py holds their seeded checks.
 """
 
 from __future__ import annotations
@@ -62,12 +68,35 @@ CLIP = 4.0
 BLIP = 2
 # Same-direction changes at most this many commits apart are one drift.
 RAMP = 3
-# A relative change below this is not reported, however clear (a 1% step is not worth a line).
-MIN_CHANGE = 1.03
 # A commit this many sigmas off the median of its neighbourhood (two each side) is a one-off run.
 OUTLIER = 3.5
-# Robust sigma: below this (0.1%) timings are steadier than any machine makes them.
-SIGMA_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class Noise:
+    """What a measure's noise allows: the least noise assumed, and the least change worth a line.
+
+    ``sigma_floor`` bounds the noise between commits (a standard deviation of log values)
+    from below, so that a series that happens to repeat exactly does not make every tiny
+    difference a step; ``min_change`` is the smallest ratio reported, however clear.
+    """
+
+    sigma_floor: float
+    min_change: float
+
+
+# Wall time: no machine keeps run medians steadier than 0.1%, and a 1% step is not worth a line
+# (run medians move about 5% between processes on these machines).
+TIME = Noise(sigma_floor=1e-3, min_change=1.03)
+# Instruction counts repeat within 0.1% between counted calls and runs, most far closer: numba's
+# float64 epoch 76,739,798 vs 76,739,535 in two runs (0.0003%), its batch-10 gradients 1,258,854 vs
+# 1,258,833 (0.002%). The floor, 0.01%, lies above those repeats (such series read as steady at the
+# floor, not as noiseless) and below the 0.1% bound, so a benchmark that moves that much measures its
+# own, larger sigma. The least change reported, 0.4%, is four times the 0.1% bound, so no repeat
+# of a count makes one, and below 0.5%, so one commit that adds 0.5% is shown on its own: the first
+# commits of a drift appear on the page before their sum reaches the 1% gate.
+INSTRUCTIONS = Noise(sigma_floor=1e-4, min_change=1.004)
+NOISES = {"time": TIME, "instructions": INSTRUCTIONS}
 
 
 @dataclass(frozen=True)
@@ -103,16 +132,16 @@ class Step:
         return self.ratio > 1.0
 
 
-def robust_sigma(values: np.ndarray) -> float:
+def robust_sigma(values: np.ndarray, noise: Noise = TIME) -> float:
     """Return the noise between successive values, from the median absolute deviation of their differences."""
     diffs = np.diff(values)
     if diffs.size == 0:
-        return SIGMA_FLOOR
+        return noise.sigma_floor
     mad = float(np.median(np.abs(diffs - np.median(diffs))))
-    return max(mad / 0.6745 / math.sqrt(2.0), SIGMA_FLOOR)
+    return max(mad / 0.6745 / math.sqrt(2.0), noise.sigma_floor)
 
 
-def noise_sigma(values: np.ndarray) -> float:
+def noise_sigma(values: np.ndarray, noise: Noise = TIME) -> float:
     """Return the noise between successive values from the standard deviation of their differences.
 
     Differences beyond ``CLIP`` robust sigmas are clipped first, so that one outlying
@@ -120,10 +149,10 @@ def noise_sigma(values: np.ndarray) -> float:
     """
     diffs = np.diff(values)
     if diffs.size < 2:
-        return SIGMA_FLOOR
-    bound = CLIP * robust_sigma(values) * math.sqrt(2.0)
+        return noise.sigma_floor
+    bound = CLIP * robust_sigma(values, noise) * math.sqrt(2.0)
     diffs = np.clip(diffs, -bound, bound)
-    return max(float(diffs.std()) / math.sqrt(2.0), SIGMA_FLOOR)
+    return max(float(diffs.std()) / math.sqrt(2.0), noise.sigma_floor)
 
 
 def _segments(values: np.ndarray, sigma: float) -> list[tuple[int, int]]:
@@ -158,17 +187,17 @@ def _blips(values: np.ndarray, segments: list[tuple[int, int]]) -> list[int]:
     return found
 
 
-def fit(values: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def fit(values: np.ndarray, noise: Noise = TIME) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Return (kept mask, segments over the kept values) after setting one-off runs aside.
 
     ``values`` has shape (n,); segments index the kept values, in order.
     """
     values = np.asarray(values, dtype=float)
-    kept = np.abs(values - _running_median(values)) <= OUTLIER * robust_sigma(values)
+    kept = np.abs(values - _running_median(values)) <= OUTLIER * robust_sigma(values, noise)
     # The newest two commits have no neighbours after them, so a new step looks like an outlier there:
     # the short-segment rules below decide (and a change at the newest commit alone is unconfirmed).
     kept[-BLIP:] = True
-    sigma = noise_sigma(values[kept])
+    sigma = noise_sigma(values[kept], noise)
     for _ in range(5):
         segments = _segments(values[kept], sigma)
         blips = _blips(values[kept], segments)
@@ -194,12 +223,15 @@ def _changes(values: np.ndarray, segments: list[tuple[int, int]]) -> list[tuple[
     return changes
 
 
-def detect_steps(values: np.ndarray, confidence: float = CONFIDENCE) -> list[Step]:
-    """Return the clear steps and drifts in a series of log times (one per commit, commit order), oldest first."""
+def detect_steps(values: np.ndarray, confidence: float = CONFIDENCE, noise: Noise = TIME) -> list[Step]:
+    """Return the clear steps and drifts in a series of log values (one per commit, commit order), oldest first.
+
+    ``noise`` is the measure's: :data:`TIME` for times, :data:`INSTRUCTIONS` for counts.
+    """
     values = np.asarray(values, dtype=float)
     if values.size < 3:
         return []
-    kept, segments = fit(values)
+    kept, segments = fit(values, noise)
     index = np.flatnonzero(kept)
     y = values[kept]
     steps = []
@@ -209,7 +241,7 @@ def detect_steps(values: np.ndarray, confidence: float = CONFIDENCE) -> list[Ste
             continue
         interval = t_interval(before, after, confidence, pooled=True)
         clear = interval.low > 1.0 or interval.high < 1.0
-        big = max(interval.ratio, 1.0 / interval.ratio) >= MIN_CHANGE
+        big = max(interval.ratio, 1.0 / interval.ratio) >= noise.min_change
         if clear and big:
             # A drift starts at the first commit of its first intermediate level.
             start, end = int(index[segments[first][0]]), int(index[segments[last][0]])

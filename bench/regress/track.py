@@ -11,8 +11,11 @@ commit measured, and one more object, ``backprop_bench_track``: the machine id,
 the configuration, when and how it was recorded.
 
 A series is one benchmark on one machine in one *configuration*: the suite's
-thread limit, training images per epoch, epoch rounds and the Python version
-(:func:`configuration`). Records that differ in any of them are never mixed.
+thread limit, training images per epoch, epoch rounds, the Python version and, for
+instruction counts (``track --measure instructions``: the suite run with
+``--bench-measure instructions``, under Valgrind, one thread), the measure
+(:func:`configuration`). Records that differ in any of them are never mixed. Timed
+records carry no measure key, so records made before counts existed read as time.
 
 Three ways in: :func:`track_tree` runs the suite on the working tree (a clean
 one: the commit id must describe the code); :func:`backfill` runs it at each of
@@ -46,6 +49,7 @@ from bench.regress.worktrees import (
     DEFAULT_EPOCH_ROUNDS,
     DEFAULT_SIZE,
     DEFAULT_THREADS,
+    PROCESS_TIMEOUT_S,
     TIMING_ARGS,
     checkout,
     git,
@@ -63,6 +67,8 @@ TRACK_SCHEMA = 1
 DEFAULT_PYTEST_ARGS = TIMING_ARGS
 # A tracked tree must be clean here: the numbers come from these folders.
 MEASURED_PATHS = ("implementations", "bench", "pyproject.toml")
+# A suite run under Valgrind takes far longer than a timed one: allow it an hour.
+INSTRUCTION_TIMEOUT_S = 3600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -87,15 +93,20 @@ def local_machine_id() -> str:
 
 
 def configuration(machine_info: dict) -> dict:
-    """Return the settings a series is kept apart by: threads, train_size, epoch_rounds, python (major.minor)."""
+    """Return the settings a series is kept apart by: threads, train_size, epoch_rounds, python (major.minor).
+
+    Instruction counts add ``measure: "instructions"``; time adds nothing, so a timed
+    record's configuration is the same whether it was made before counts existed or after.
+    """
     settings = machine_info.get("backprop_bench") or {}
     python = str(machine_info.get("python_version") or "")
-    return {
+    config = {
         "threads": settings.get("threads"),
         "train_size": settings.get("train_size"),
         "epoch_rounds": settings.get("epoch_rounds"),
         "python": ".".join(python.split(".")[:2]) or None,
     }
+    return config | ({"measure": "instructions"} if settings.get("measure") == "instructions" else {})
 
 
 def config_label(config: dict) -> str:
@@ -105,21 +116,38 @@ def config_label(config: dict) -> str:
 
 @dataclass(frozen=True)
 class SuiteSettings:
-    """How the suite runs for a history: threads, training images per epoch, epoch rounds, other pytest options."""
+    """How the suite runs for a history: threads, training images per epoch, epoch rounds, other pytest options,
+    and the measure ("time", or "instructions": counted under Valgrind, one thread)."""
 
     threads: int = DEFAULT_THREADS
     size: int = DEFAULT_SIZE
     epoch_rounds: int = DEFAULT_EPOCH_ROUNDS
     pytest_args: tuple[str, ...] = tuple(DEFAULT_PYTEST_ARGS.split())
+    measure: str = "time"
+
+    def __post_init__(self) -> None:
+        if self.measure not in ("time", "instructions"):
+            raise BenchError(f"--measure {self.measure}: choose time or instructions")
+        if self.measure == "instructions" and self.threads != 1:
+            raise BenchError(f"--threads {self.threads}: instruction counts are taken on one thread; drop --threads")
+        if any(arg.startswith("--bench-measure") for arg in self.pytest_args):
+            raise BenchError("--pytest-args: give the measure with track's --measure, not --bench-measure")
 
     def args(self) -> list[str]:
         """Return the pytest options of a suite run with these settings."""
-        return [f"--bench-size={self.size}", f"--bench-epoch-rounds={self.epoch_rounds}", *self.pytest_args]
+        measure = ["--bench-measure=instructions"] if self.measure == "instructions" else []
+        return [f"--bench-size={self.size}", f"--bench-epoch-rounds={self.epoch_rounds}", *self.pytest_args, *measure]
 
     def config(self) -> dict:
         """Return the :func:`configuration` that runs with these settings will record."""
         python = ".".join(platform.python_version().split(".")[:2])
-        return {"threads": self.threads, "train_size": self.size, "epoch_rounds": self.epoch_rounds, "python": python}
+        config = {"threads": self.threads, "train_size": self.size, "epoch_rounds": self.epoch_rounds, "python": python}
+        return config | ({"measure": "instructions"} if self.measure == "instructions" else {})
+
+    @property
+    def timeout(self) -> float:
+        """Return the seconds one suite run may take: counting under Valgrind takes far longer than timing."""
+        return INSTRUCTION_TIMEOUT_S if self.measure == "instructions" else PROCESS_TIMEOUT_S
 
 
 def commit_info(tree: Path, sha: str) -> dict:
@@ -232,7 +260,7 @@ def track_tree(
     with sigterm_interrupts(), tempfile.TemporaryDirectory(prefix="backprop-bench-track-") as scratch:
         for run in range(runs):
             out = Path(scratch) / f"run-{run}.json"
-            run_suite(tree_kernels(tree), tree, out, settings.threads, settings.args())
+            run_suite(tree_kernels(tree), tree, out, settings.threads, settings.args(), settings.timeout)
             document = read_json(out)
             record = record_document(document, commit, machine or machine_id(document["machine_info"]), "track")
             paths.append(write_record(store, record) or _existing(store, record))
@@ -298,7 +326,7 @@ def backfill(
                 try:
                     with checkout(tree, sha, sha[:10]) as kernels, tempfile.TemporaryDirectory() as scratch:
                         out = Path(scratch) / "run.json"
-                        seconds = run_suite(kernels, tree, out, settings.threads, settings.args())
+                        seconds = run_suite(kernels, tree, out, settings.threads, settings.args(), settings.timeout)
                         record = record_document(read_json(out), commit, machine, "track --commits")
                 except BenchError as exc:
                     # The first line says what failed, the last one (pytest's tail) usually why.

@@ -7,7 +7,11 @@ fetched), ``report.md`` (the same content, linking the PNG files), one PNG per
 plot and one CSV per table with the unformatted numbers.
 
 Every number stays with the file it came from: results from different files or
-machines are shown side by side and never averaged together. Kernels that are not
+machines are shown side by side and never averaged together. pytest-benchmark files
+made with ``--bench-measure instructions`` give instruction counts, shown in a
+section (and ``instructions.csv``) of their own: their times, taken under Valgrind,
+are not wall times and are never shown as times. A report of timed files only is the
+same with or without this. Kernels that are not
 ``ok`` (parity-failed, error, diverged, interrupted) are listed with their status
 and never ranked or plotted as a timing. Every string taken from a results file
 is HTML-escaped before it reaches the page.
@@ -25,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import BenchError
+from bench.regress.pytest_files import counts_of, measure_of
 from bench.report import plots
 from bench.report.pages import Section, output_folder, render_html, render_markdown
 from bench.report.tables import (
@@ -77,11 +82,30 @@ def load_inputs(paths: list[str | Path]) -> Inputs:
             rows = rows_of(path)
             if not rows:
                 raise BenchError(f"{path}: pytest-benchmark file holds no benchmarks (nothing to report)")
-            frames.append(pd.DataFrame(rows).assign(label=label))
+            frames.append(_with_counts(pd.DataFrame(rows).assign(label=label), document, str(path)))
             inputs.pytest.append((label, document))
     if frames:
         inputs.benchmarks = pd.concat(frames, ignore_index=True)
     return inputs
+
+
+def _with_counts(rows: pd.DataFrame, document: dict, source: str) -> pd.DataFrame:
+    """Return a pytest-benchmark file's rows, with its instruction counts when it was counted, else as they are.
+
+    Counted rows get ``instructions`` (the suite's figure, ``extra_info.instructions``: the least of
+    the counted calls), ``instructions_spread`` ((max - min) / that figure) and ``counted_calls``;
+    their times, taken under Valgrind, are blanked so that nothing reads them as wall times.
+    """
+    if measure_of(document) != "instructions":
+        return rows
+    counts = [counts_of(bench, source) for bench in document["benchmarks"]]
+    rows = rows.assign(
+        instructions=[c.median for c in counts],
+        instructions_spread=[(c.data.max() - c.data.min()) / c.median for c in counts],
+        counted_calls=[c.data.size for c in counts],
+    )
+    rows[["median_s", "min_s", "max_s", "iqr_s", "mean_s", "stddev_s", "gflops"]] = float("nan")
+    return rows
 
 
 # Presentation: formatted copies of the tables, sections, and the HTML and Markdown pages.
@@ -177,7 +201,11 @@ def build_sections(inputs: Inputs, out: Path, target: float) -> list[Section]:
         sections.append(_efficiency_section(inputs, out, palette))
     sections.append(_scaling_section(inputs, out, palette))
     if inputs.benchmarks is not None:
-        sections.append(_benchmark_section(inputs.benchmarks, out, palette))
+        counted = _counted(inputs.benchmarks)
+        if not counted.all():
+            sections.append(_benchmark_section(inputs.benchmarks[~counted], out, palette))
+        if counted.any():
+            sections.append(_instructions_section(inputs.benchmarks[counted], out, palette))
     sections.append(_machines_section(inputs, out))
     return sections
 
@@ -364,6 +392,45 @@ def _benchmark_section(frame: pd.DataFrame, out: Path, palette: dict[str, str]) 
         plots.benchmarks(frame, out / "benchmarks.png", palette),
         [_display(frame, formats, True)],
         ["benchmarks.csv"],
+    )
+
+
+def _counted(frame: pd.DataFrame) -> pd.Series:
+    """Return a mask of the rows that hold instruction counts (from files made with --bench-measure instructions)."""
+    if "instructions" not in frame:
+        return pd.Series(False, index=frame.index)
+    return frame["instructions"].notna()
+
+
+def _instructions_section(frame: pd.DataFrame, out: Path, palette: dict[str, str]) -> Section:
+    """Return the instruction counts of the counted pytest-benchmark files, per benchmark group."""
+    frame = frame.sort_values(["label", "group", "instructions"], na_position="last")
+    columns = ["label", "machine", "group", "name", "implementation", "dtype", "batch_size", "status"]
+    frame[[*columns, "instructions", "instructions_spread", "counted_calls"]].to_csv(
+        out / "instructions.csv", index=False
+    )
+    formats = {
+        "label": ("file", ""),
+        "machine": ("machine", ""),
+        "group": ("group", ""),
+        "implementation": ("implementation", ""),
+        "counted_calls": ("counted calls", "d"),
+        "instructions": ("instructions per call", ",.0f"),
+        "instructions_spread": ("spread of the calls", "%"),
+        "status": ("status", ""),
+    }
+    return Section(
+        "pytest-benchmark instruction counts",
+        [
+            "Instructions of one call of each measured function, counted under Valgrind (pytest --bench-measure "
+            "instructions): the figure the suite records, the least of the counted calls (what moves a count "
+            "only adds work), and how far apart the calls were ((max - min) / that figure). Start-up, imports, "
+            "compilation and warm-up are not counted. The times of these files were taken under Valgrind, so "
+            "they are not wall times and are not shown; timed files are in the section above.",
+        ],
+        plots.instructions(frame, out / "instructions.png", palette),
+        [_display(frame, formats, True)],
+        ["instructions.csv"],
     )
 
 

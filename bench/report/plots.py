@@ -202,3 +202,21 @@ def benchmarks(table: pd.DataFrame, path: Path, palette: dict[str, str]) -> Path
     axes.set_xlabel("seconds (median; whiskers: interquartile range)")
     axes.set_title("pytest-benchmark results")
     return _save(figure, path)
+
+
+def instructions(table: pd.DataFrame, path: Path, palette: dict[str, str]) -> Path:
+    """Save horizontal bars of instructions per call (the suite's figure: the least counted call), one per benchmark."""
+    rows = list(table.iloc[::-1].iterrows())
+    figure = _figure(1.2 + 0.32 * len(rows), width=9.0)
+    axes = figure.add_subplot()
+    for y, (_, row) in enumerate(rows):
+        axes.barh(y, row["instructions"], color=palette.get(row["implementation"], "grey"))
+        axes.text(row["instructions"], y, f"  {row['instructions']:,.0f}", va="center", fontsize=7)
+    axes.set_yticks(range(len(rows)), [f"{row['group']}: {row['implementation']}" for _, row in rows], fontsize=8)
+    log = _wide(table["instructions"])
+    _scale(axes, log)
+    if not log:
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value / 1e6:g} M" if value else "0"))
+    axes.set_xlabel("instructions per call (the least of the counted calls)")
+    axes.set_title("pytest-benchmark instruction counts (lower is better)")
+    return _save(figure, path)
