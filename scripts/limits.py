@@ -10,8 +10,8 @@ and, for the two-thread split, ``NUMBA_NUM_THREADS=2 taskset -c 0,1 python scrip
 Each figure is the median of ``--repeats`` timings of the whole MNIST training set, with
 the minimum beside it. Cycles are seconds times the clock the kernel reports
 (``cpu MHz`` in /proc/cpuinfo), so on a VM they are approximate. The machine limits
-quoted beside them are for AVX2 with two FMA units: per cycle, 2 vector FMAs, 2 vector
-loads and 1 vector store.
+quoted beside them assume two FMA units of the kernel's vector width (``simd.VECTOR_BYTES``):
+per cycle, 2 vector FMAs, 2 vector loads and 1 vector store.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from bench.run.data import load_dataset, one_hot, scale_pixels
 from bench.run.roof import measure_roof
 from implementations.core import init_params
 from implementations.kernels import numba_sparse as sparse
+from implementations.kernels import simd
 
 SIZES = [784, 30, 10]
 
@@ -60,23 +61,22 @@ def timed(call: Callable[[], object], repeats: int) -> dict:
 
 
 @njit
-def _forward_all(W1T, starts, pixels, values, z):
+def _forward_all(W1T, starts, pixels, codes, table, full, z, width, lanes):
     for i in range(starts.size - 1):
-        sparse._sparse_product(W1T, pixels, values, starts[i], starts[i + 1], z)
+        simd.sparse_combine(W1T, 0, width, pixels, codes, table, full, starts[i], starts[i + 1], z, 0, width, lanes, 0)
 
 
 @njit
-def _scatter_all(G, starts, pixels, values, d):
+def _scatter_all(G, starts, pixels, codes, table, full, d, width, lanes):
+    scale = d.dtype.type(1e-9)
     for i in range(starts.size - 1):
-        sparse._add_rows(G, pixels, values, starts[i], starts[i + 1], d.dtype.type(1e-9), d)
+        simd.scatter(G, 0, width, pixels, codes, table, full, starts[i], starts[i + 1], scale, d, 0, width, lanes)
 
 
 @njit
 def _sigmoid_all(a, n):
-    one = a.dtype.type(1.0)
     for _ in range(n):
-        for j in range(a.size):
-            a[j] = one / (one + np.exp(-a[j]))
+        sparse._sigmoid(a, 0, a.size)
 
 
 @njit
@@ -91,38 +91,49 @@ def _products_all(W1, X, Dt, n_batches, m):
 
 
 def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
-    """Return numba-sparse's first-layer loops and sigmoids over the training set, per non-zero entry."""
-    starts, pixels, values = sparse._build_index(X, sparse._BLOCK)
+    """Return numba-sparse's first-layer loops and sigmoids over the training set, per non-zero entry.
+
+    The forward sum of every example (vector accumulators, :func:`simd.sparse_combine`) and
+    the scatter of its gradient rows (:func:`simd.scatter`), each over the whole index once;
+    the ``_l1`` variants point every entry at one of 96 rows, which stay in L1, so what they
+    cost is compute and loop overhead, not memory.
+    """
+    starts, pixels, codes, table, full, _ = sparse._build_index(X)
     n, entries = len(X), int(starts[-1])
     layout = sparse._Layout(SIZES, np.dtype(dtype))
-    width = int(layout.widths[1])
+    width, lanes = int(layout.widths[1]), layout.lanes
     rng = np.random.default_rng(0)
-    W1T = rng.standard_normal((SIZES[0] + sparse._BLOCK, width)).astype(dtype)
+    W1T = np.zeros(SIZES[0] * width + width, dtype)  # rows of w^1T, then a zero bias
+    W1T[: SIZES[0] * width] = rng.standard_normal(SIZES[0] * width)
     z, d = np.zeros(width, dtype), rng.standard_normal(width).astype(dtype)
-    a = rng.standard_normal(width).astype(dtype)
-    forward = timed(lambda: _forward_all(W1T, starts, pixels, values, z), repeats)
-    scatter = timed(lambda: _scatter_all(W1T, starts, pixels, values, d), repeats)
-    # The same loops over rows that stay in L1: 96 rows (24 KiB in float64), entry p -> row p % 96,
-    # so the four rows of a block still differ. What these cost is compute and loop overhead.
-    W1T_l1 = W1T[:96].copy()
+    index = (starts, pixels, codes, table, full)
+    forward = timed(lambda: _forward_all(W1T, *index, z, width, lanes), repeats)
+    scatter = timed(lambda: _scatter_all(W1T, *index, d, width, lanes), repeats)
     pixels_l1 = (np.arange(entries) % 96).astype(pixels.dtype)
-    forward_l1 = timed(lambda: _forward_all(W1T_l1, starts, pixels_l1, values, z), repeats)
-    scatter_l1 = timed(lambda: _scatter_all(W1T_l1, starts, pixels_l1, values, d), repeats)
+    index_l1 = (starts, pixels_l1, codes, table, full)
+    forward_l1 = timed(lambda: _forward_all(W1T, *index_l1, z, width, lanes), repeats)
+    scatter_l1 = timed(lambda: _scatter_all(W1T, *index_l1, d, width, lanes), repeats)
     units = sum(SIZES[1:])  # sigmoids per example
-    sigmoid = timed(lambda: _sigmoid_all(a, n * units // width), repeats)
+    a = rng.standard_normal(4096).astype(dtype)
+    rounds = max(1, n * units // a.size)
+    sigmoid = timed(lambda: _sigmoid_all(a, rounds), repeats)
     per_entry = lambda s: s / entries * hz  # noqa: E731
     return {
         "entries_per_example": entries / n,
         "padded_width": width,
+        "lanes": lanes,
+        "compact_index": not full,
         "forward_ms": 1e3 * forward["median"],
         "forward_cycles_per_entry": per_entry(forward["median"]),
         "scatter_ms": 1e3 * scatter["median"],
         "scatter_cycles_per_entry": per_entry(scatter["median"]),
         "forward_l1_cycles_per_entry": per_entry(forward_l1["median"]),
         "scatter_l1_cycles_per_entry": per_entry(scatter_l1["median"]),
+        # The arithmetic limit: one FMA per vector of a row per entry, two FMA pipes a cycle.
+        "fma_limit_cycles_per_entry": width / lanes / 2,
         "row_bytes": width * np.dtype(dtype).itemsize,
-        "sigmoid_ms": 1e3 * sigmoid["median"],
-        "sigmoid_cycles_each": sigmoid["median"] / (n * units // width * width) * hz,
+        "sigmoid_ms": 1e3 * sigmoid["median"] * n * units / (rounds * a.size),
+        "sigmoid_cycles_each": sigmoid["median"] / (rounds * a.size) * hz,
     }
 
 
@@ -164,36 +175,39 @@ def loop_per_example(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> 
 
 
 def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
-    """Return numba-sparse's batch-100 epoch split into the gradients (which threads share) and the update."""
+    """Return numba-sparse's batch-100 epoch split into the gradients (which threads share) and the update.
+
+    With one thread: the forward and backward passes and both gradients, then the update of
+    theta alone. With several, the gradients figure is the whole split batch step
+    (``_parallel_batch``, update included: its threads apply their own rows).
+    """
     params = init_params(SIZES, seed=1, dtype=dtype)
     sparse.prepare(X, Y)
     run = sparse._Run(params, X, Y, 100)
-    order = sparse._read_only(np.empty(0, np.int64))
-    n_slices = run.grads.shape[0]
-    step = params.dtype.type(-1e-9)
+    n_threads = run.bounds.size - 1
+    step, m = params.dtype.type(-1e-9), 100
+    batches = [np.arange(start, start + m, dtype=np.int64) for start in range(0, len(X) - m + 1, m)]
+    args = (run.theta, run.grad, run.net, run.index)
 
     def gradients_only():
-        for start in range(0, len(X), 100):
-            if n_slices > 1:
-                sparse._parallel_gradient(
-                    run.theta, run.grads, run.marks, run.rows, run.net, run.index, run.Y, order, start, 100,
-                    run.At, run.Dt,
+        for ids in batches:
+            if n_threads > 1:
+                sparse._parallel_batch(
+                    *args, run.Y, ids, m, run.acts, run.dels, run.marks, run.rows, run.bounds, step
                 )  # fmt: skip
             else:
-                sparse._slice_gradient(
-                    run.theta, run.grads[0], run.marks[0], run.rows[0], run.net, run.index, run.Y, order, start, 0,
-                    100, run.At[0], run.Dt[0], True,
+                sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels)
+                sparse._first_layer_step(
+                    *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False
                 )  # fmt: skip
+                sparse._dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, step, False)
 
     def updates_only():
-        for _ in range(0, len(X), 100):
-            if n_slices > 1:
-                sparse._parallel_apply(run.theta, run.grads, step)
-            else:
-                sparse._apply(run.theta, run.grads, run.marks[0], run.rows[0], -1, run.net, step)
+        for _ in batches:
+            sparse._step(run.theta, run.grad, 0, run.theta.size, step)
 
     gradients, updates = timed(gradients_only, repeats), timed(updates_only, repeats)
-    return {"slices": n_slices, "gradients_ms": 1e3 * gradients["median"], "updates_ms": 1e3 * updates["median"]}
+    return {"slices": n_threads, "gradients_ms": 1e3 * gradients["median"], "updates_ms": 1e3 * updates["median"]}
 
 
 def main() -> None:

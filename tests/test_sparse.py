@@ -2,12 +2,14 @@
 
 The parametrized contract tests (tests/test_kernels.py, tests/test_float32.py) already
 hold it to the shared rules. Here: inputs whose density varies row by row (all-zero
-rows, rows with fewer non-zeros than a block, dense rows), both ways of applying the
+rows, rows with one to three non-zeros, dense rows), both ways of applying the
 w^1 gradient (tracked rows below ``_ALL_ROWS_BATCH``, all rows above), the index that
-``prepare`` keeps and when it must not be used, the per-example path touching only
-the rows of non-zero pixels, the split over threads, and a scratch buffer too short for a
-batch, which is refused rather than overrun. tests/test_numba_scratch.py runs every
-batch-remainder path at 1, 2, 4 and 8 threads.
+``prepare`` keeps and when it must not be used, the compact index (uint8 codes of k / 255)
+and its exact fallback, the per-example path touching only the rows of non-zero pixels,
+the float32 lane skipping at batch 1 (bit for bit the same as without it), the split over
+threads, the vector width of other machines, and a scratch buffer too short for a batch,
+which is refused rather than overrun. tests/test_numba_scratch.py runs every
+batch-remainder path at 1, 2, 4 and 8 threads; tests/test_simd.py checks the exp.
 """
 
 from __future__ import annotations
@@ -18,12 +20,23 @@ import numba
 import numpy as np
 import pytest
 
-from implementations.core import init_params, max_rel_error, train_epoch_with
+from bench.run.data import scale_pixels
+from implementations.core import Params, init_params, max_rel_error, train_epoch_with
 from implementations.kernels import numba_sparse, vectorized
-from tests.conftest import random_batch, sparse_batch
+from tests.conftest import params_equal, random_batch, sparse_batch
 
 RTOL64 = 1e-10
 DEPTHS = [[784, 30, 10], [784, 64, 32, 10], [12, 7, 5, 4, 3], [20, 10]]
+
+
+def epoch_of(run, order, batch_size):
+    """Return the parameters after one epoch of the compiled kernel on a prepared _Run (its index as set)."""
+    order = numba_sparse._read_only(np.empty(0, np.int64) if order is None else np.asarray(order, np.int64))
+    numba_sparse._train_epoch(
+        run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, 3.0, run.acts, run.dels, run.ids,
+        run.marks, run.rows, run.bounds, run.skip,
+    )  # fmt: skip
+    return numba_sparse._params(run.theta, run.layout)
 
 
 def reference_epoch(params, X, Y, batch_size, order=None):
@@ -135,19 +148,74 @@ def test_prepare_keeps_read_only_arrays_only_while_they_live():
     assert key not in numba_sparse._indexes
 
 
-def test_index_lists_nonzeros_in_blocks_padded_with_distinct_zero_rows():
+def test_index_lists_nonzeros_compact_when_every_value_is_k_over_255():
     X, _ = sparse_batch([20, 10], 15, seed=20)
-    starts, pixels, values = numba_sparse._build_index(X, numba_sparse._BLOCK)
-    block = numba_sparse._BLOCK
-    for i in range(len(X)):
-        row_pixels, row_values = pixels[starts[i] : starts[i + 1]], values[starts[i] : starts[i + 1]]
-        real = row_pixels < 20
-        assert len(row_pixels) % block == 0 and len(row_pixels) - real.sum() < block
-        np.testing.assert_array_equal(row_pixels[real], np.flatnonzero(X[i]))
-        np.testing.assert_array_equal(row_values[real], X[i][X[i] != 0])
-        assert not row_values[~real].any()
-        for b in range(0, len(row_pixels), block):
-            assert len(set(row_pixels[b : b + block])) == block  # the four rows of a block differ
+    images = np.random.default_rng(20).integers(0, 256, (15, 20)) * (X != 0)
+    for dtype in ("float32", "float64"):
+        scaled = scale_pixels(images, dtype)
+        for values, compact in ((scaled, True), (X.astype(dtype), False)):
+            starts, pixels, codes, table, full, counts = numba_sparse._build_index(values)
+            assert (not full) == compact and (len(table) == 256) == compact
+            assert codes.dtype == np.uint8 and pixels.dtype == np.uint16
+            np.testing.assert_array_equal(counts, np.count_nonzero(values, axis=0))
+            for i in range(len(values)):
+                entries = np.arange(starts[i], starts[i + 1])
+                np.testing.assert_array_equal(pixels[entries], np.flatnonzero(values[i]))
+                # bit for bit the input's values, read through the table
+                np.testing.assert_array_equal(table[codes[entries] + full * entries], values[i][values[i] != 0])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compact_and_full_index_train_bit_for_bit_alike_and_match_reference(dtype):
+    """The same k / 255 images through the compact index and through the fallback give the same bits."""
+    sizes = [784, 30, 10]
+    params = init_params(sizes, seed=40, dtype=dtype)
+    X, Y = sparse_batch(sizes, 230, seed=41, dtype=dtype)
+    X = scale_pixels(np.rint(X * 255).astype(np.uint8), dtype)
+    order = np.random.default_rng(42).permutation(230)
+    for batch_size in (1, 10, 100):
+        compact = numba_sparse._Run(params, X, Y, batch_size)
+        assert compact.index[4] == 0
+        fallback = numba_sparse._Run(params, X, Y, batch_size)
+        starts, pixels, codes, table, _ = compact.index
+        values = table[codes]
+        fallback.index = (starts, pixels, np.zeros_like(codes), values, np.int64(1))
+        got = [epoch_of(run, order, batch_size) for run in (compact, fallback)]
+        assert params_equal(got[0], got[1])
+        if dtype == "float64":
+            assert max_rel_error(got[0], reference_epoch(params, X, Y, batch_size, order)) <= RTOL64
+
+
+def test_float32_skipping_unchanged_lanes_at_batch_1_is_bit_for_bit():
+    """Saturated units make subnormal errors; skipping lanes that cannot change a weight changes no bit."""
+    sizes = [784, 30, 10]
+    params = init_params(sizes, seed=43, dtype="float32")
+    params = Params([w * np.float32(8) for w in params.weights], params.biases)  # saturate the sigmoids
+    X, Y = sparse_batch(sizes, 60, seed=44, dtype="float32")
+    order = np.random.default_rng(45).permutation(60)
+    skipping = numba_sparse._Run(params, X, Y, 1)
+    plain = numba_sparse._Run(params, X, Y, 1)
+    plain.skip = (plain.skip[0], 0.0, plain.skip[2])  # no lane is ever a candidate
+    assert skipping.skip[1] > 0
+    assert params_equal(epoch_of(skipping, order, 1), epoch_of(plain, order, 1))
+    # and some lanes were candidates: errors below the threshold occur on this data
+    run = numba_sparse._Run(params, X, Y, 1)
+    found = False
+    for i in order:
+        ids = np.array([i], np.int64)
+        numba_sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, 1, run.acts, run.dels)
+        found |= numba_sparse._skip_bounds(run.net, run.dels, np.float32(3.0), *run.skip)
+    assert found
+
+
+def test_float32_per_example_epoch_with_skipping_matches_a_plain_float32_loop():
+    sizes = [784, 30, 10]
+    params = init_params(sizes, seed=46, dtype="float32")
+    params = Params([w * np.float32(8) for w in params.weights], params.biases)
+    X, Y = sparse_batch(sizes, 30, seed=47, dtype="float32")
+    got = numba_sparse.train_epoch(params, X, Y, 1, 3.0)
+    own = reference_epoch(params, X, Y, 1)  # the float32 reference: NumPy, libm exp, no FMA
+    assert max_rel_error(got, own) <= 1e-4
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
@@ -172,18 +240,14 @@ def test_split_over_threads_matches_one_thread_and_is_deterministic():
 
 
 def test_scratch_too_short_for_a_batch_is_refused_not_overrun():
-    """The kernels index without bounds checks; each batch's view of the scratch checks its size."""
+    """The kernels index without bounds checks; the epoch checks the scratch's size first."""
     sizes = [784, 30, 10]
     params = init_params(sizes, seed=26)
     X, Y = sparse_batch(sizes, 40, seed=27)
     run = numba_sparse._Run(params, X, Y, 40)
-    order = numba_sparse._read_only(np.empty(0, np.int64))
-    thresholds = (numba_sparse._MIN_PARALLEL_BATCH, numba_sparse._ALL_ROWS_BATCH)
+    run.acts = run.acts[:-1]
     with pytest.raises(ValueError):
-        numba_sparse._train_epoch(
-            run.theta, run.grads, run.marks, run.rows, run.net, run.index, run.Y, order, 40, 3.0,
-            run.At[:-1], run.Dt[:-1], run.a, run.d, thresholds,
-        )  # fmt: skip
+        epoch_of(run, None, 40)
 
 
 def test_bad_shapes_are_refused():

@@ -1,0 +1,466 @@
+"""Fixed-width vectors for Numba kernels, and an exp that LLVM's loop vectoriser can vectorise.
+
+Numba keeps neither a handful of scalar accumulators nor a small local array in
+registers across a loop over sparse rows (``NUMBA_SLP_VECTORIZE`` is off, and a local
+array lives in memory). An LLVM vector value does stay in a register, so this module
+gives Numba one: :class:`Vec`, a ``<lanes x float>`` value, and a few intrinsics on it
+(:func:`vload`, :func:`vstore`, :func:`vsplat`, :func:`vfma`, :func:`vadd`,
+:func:`vmul`, :func:`hsum`, :func:`vkeep`). A Vec never leaves compiled code.
+
+The width follows the machine Numba compiles for: 64 bytes with AVX-512, 32 with AVX,
+16 otherwise (:data:`VECTOR_BYTES`). It is read from the feature string of Numba's own
+code generator, which honours ``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES`` and is part
+of the key of Numba's on-disk cache, so a cached kernel always matches the width of the
+process that loads it. A width the machine lacks would still be correct (LLVM splits
+the vectors), only slower.
+
+:func:`exp` is written with scalar operations only (FMA and bit casts through the
+intrinsics here), branch-free, so a loop applying it to an array is vectorised by LLVM.
+It is within 2 ulp of libm over the whole range, down to subnormal results
+(tests/test_simd.py). It is not a general-purpose library.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import config, njit, types
+from numba.core import cgutils
+from numba.core.datamodel import models, register_default
+from numba.core.registry import cpu_target
+from numba.extending import intrinsic, overload
+
+
+def _vector_bytes(features: str) -> int:
+    """Return the vector width, in bytes, that an LLVM feature string (``+avx2,-avx512f,...``) supports."""
+    enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if "avx512f" in enabled:
+        return 64
+    if "avx" in enabled:
+        return 32
+    return 16
+
+
+# Numba's code generator holds the features it compiles for (host, or NUMBA_CPU_FEATURES).
+VECTOR_BYTES = _vector_bytes(cpu_target.target_context.codegen()._tm_features)
+
+
+def lanes(dtype: np.dtype | type) -> int:
+    """Return how many elements of ``dtype`` one vector holds."""
+    return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+class Vec(types.Type):
+    """The Numba type of a vector of ``lanes`` elements of ``dtype`` (an LLVM vector value)."""
+
+    def __init__(self, dtype: types.Float, n: int):
+        self.dtype, self.lanes = dtype, n
+        super().__init__(name=f"Vec({dtype} x {n})")
+
+
+@register_default(Vec)
+class _VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+def _vec_of(dtype: types.Float) -> Vec:
+    return Vec(dtype, VECTOR_BYTES // (dtype.bitwidth // 8))
+
+
+def _llvm_intrinsic(builder, name, value_type, n_args):
+    """Return the declaration of an LLVM intrinsic such as llvm.fma.v16f32 on value_type (scalar or vector)."""
+    element = value_type.element if isinstance(value_type, ir.VectorType) else value_type
+    suffix = "f32" if isinstance(element, ir.FloatType) else "f64"
+    if isinstance(value_type, ir.VectorType):
+        suffix = f"v{value_type.count}{suffix}"
+    function_type = ir.FunctionType(value_type, [value_type] * n_args)
+    return cgutils.get_or_insert_function(builder.module, function_type, f"{name}.{suffix}")
+
+
+def _element_pointer(context, builder, array_type, array, index, vec_type):
+    """Return a pointer to array.data[index], cast to a pointer to vec_type's LLVM type."""
+    data = context.make_array(array_type)(context, builder, array).data
+    address = builder.gep(data, [index])
+    return builder.bitcast(address, context.get_value_type(vec_type).as_pointer())
+
+
+@intrinsic
+def vload(typingctx, array, index):
+    """Return the vector array[index : index + lanes] of a 1-d contiguous float array (no bounds check)."""
+    if not (
+        isinstance(array, types.Array) and isinstance(array.dtype, types.Float) and isinstance(index, types.Integer)
+    ):
+        return None
+    vec = _vec_of(array.dtype)
+
+    def codegen(context, builder, signature, args):
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], index, vec)
+        return builder.load(pointer, align=array.dtype.bitwidth // 8)
+
+    return vec(array, index), codegen
+
+
+@intrinsic
+def vstore(typingctx, array, index, value):
+    """Store the vector value into array[index : index + lanes] (no bounds check)."""
+    if not (isinstance(array, types.Array) and isinstance(value, Vec) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], index, value)
+        builder.store(args[2], pointer, align=value.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(array, index, value), codegen
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """Return a vector with x in every lane."""
+    if not isinstance(x, types.Float):
+        return None
+    vec = _vec_of(x)
+
+    def codegen(context, builder, signature, args):
+        vector_type = context.get_value_type(vec)
+        one = builder.insert_element(ir.Constant(vector_type, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), vec.lanes), [0] * vec.lanes)
+        return builder.shuffle_vector(one, one, mask)
+
+    return vec(x), codegen
+
+
+def _binary(operation):
+    @intrinsic
+    def apply(typingctx, a, b):
+        if not (isinstance(a, Vec) and a == b):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return getattr(builder, operation)(args[0], args[1])
+
+        return a(a, b), codegen
+
+    return apply
+
+
+vadd = _binary("fadd")
+vmul = _binary("fmul")
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """Return a * b + c, rounded once, lane by lane (scalars or vectors)."""
+    if not (isinstance(a, (Vec, types.Float)) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        fma = _llvm_intrinsic(builder, "llvm.fma", args[0].type, 3)
+        return builder.call(fma, list(args))
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def hsum(typingctx, v):
+    """Return the sum of v's lanes, added as a tree (halves, then quarters, ...): a fixed order."""
+    if not isinstance(v, Vec):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value, n = args[0], v.lanes
+        while n > 1:
+            n //= 2
+            low = builder.shuffle_vector(value, value, ir.Constant(ir.VectorType(ir.IntType(32), n), list(range(n))))
+            high_lanes = list(range(n, 2 * n))
+            high = builder.shuffle_vector(value, value, ir.Constant(ir.VectorType(ir.IntType(32), n), high_lanes))
+            value = builder.fadd(low, high)
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+    return v.dtype(v), codegen
+
+
+@intrinsic
+def vkeep(typingctx, d, w, bound):
+    """Return d with a zero in each lane where |w| > bound (lane by lane); the caller knows that there
+    subtracting a product of d from w would leave w unchanged.
+    """
+    if not (isinstance(d, Vec) and d == w == bound):
+        return None
+
+    def codegen(context, builder, signature, args):
+        d_value, w_value, bound_value = args
+        fabs = _llvm_intrinsic(builder, "llvm.fabs", w_value.type, 1)
+        unchanged = builder.fcmp_ordered(">", builder.call(fabs, [w_value]), bound_value)
+        return builder.select(unchanged, ir.Constant(d_value.type, None), d_value)
+
+    return d(d, w, bound), codegen
+
+
+@intrinsic
+def _bits_as_float(typingctx, bits):
+    """Return the float whose bits are ``bits`` (int32 -> float32, int64 -> float64)."""
+    if not isinstance(bits, types.Integer) or bits.bitwidth not in (32, 64):
+        return None
+    result = types.float32 if bits.bitwidth == 32 else types.float64
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(result))
+
+    return result(bits), codegen
+
+
+@njit(inline="always")
+def _exp64(x):
+    """Return e**x for a float64 x, within 2 ulp of libm (branch-free: vectorises in a loop)."""
+    # Clamped so that n fits the two exponent factors below; exp(+-1000) is already inf / 0.
+    x = min(max(x, -1000.0), 1000.0)
+    # Round x / ln 2 to the nearest integer by adding and subtracting 1.5 * 2**52.
+    shifter = 6755399441055744.0
+    n = (x * 1.4426950408889634 + shifter) - shifter
+    r = vfma(-n, 0.6931471803691238, x)  # ln 2 split into a high part with trailing zeros and the rest
+    r = vfma(-n, 1.9082149292705877e-10, r)
+    # exp(r) for |r| <= ln(2) / 2: Taylor to degree 13 (the next term is below 1e-17).
+    p = 1.6059043836821613e-10
+    p = vfma(p, r, 2.08767569878681e-09)
+    p = vfma(p, r, 2.505210838544172e-08)
+    p = vfma(p, r, 2.755731922398589e-07)
+    p = vfma(p, r, 2.7557319223985893e-06)
+    p = vfma(p, r, 2.48015873015873e-05)
+    p = vfma(p, r, 0.0001984126984126984)
+    p = vfma(p, r, 0.001388888888888889)
+    p = vfma(p, r, 0.008333333333333333)
+    p = vfma(p, r, 0.041666666666666664)
+    p = vfma(p, r, 0.16666666666666666)
+    p = vfma(p, r, 0.5)
+    p = vfma(p, r, 1.0)
+    p = vfma(p, r, 1.0)
+    # Times 2**n in two exact factors, so a subnormal result is rounded once, at the end.
+    k = np.int64(n)
+    k1 = k >> 1
+    scale1 = _bits_as_float((k1 + 1023) << 52)
+    scale2 = _bits_as_float((k - k1 + 1023) << 52)
+    return (p * scale1) * scale2
+
+
+@njit(inline="always")
+def _exp32(x):
+    """Return e**x for a float32 x, within 2 ulp of libm (branch-free: vectorises in a loop).
+
+    Evaluated in float64 and rounded once at the end: all-float32 arithmetic was 3 ulp
+    off at worst, and a float32 subnormal result is rounded correctly this way.
+    """
+    x = min(max(np.float64(x), -150.0), 150.0)  # exp(+-150) is inf / 0 in float32
+    shifter = 6755399441055744.0
+    n = (x * 1.4426950408889634 + shifter) - shifter
+    r = vfma(-n, 0.6931471803691238, x)
+    r = vfma(-n, 1.9082149292705877e-10, r)
+    p = 2.48015873015873e-05  # Taylor to degree 8: the next term is 1e-3 of a float32 ulp
+    p = vfma(p, r, 0.0001984126984126984)
+    p = vfma(p, r, 0.001388888888888889)
+    p = vfma(p, r, 0.008333333333333333)
+    p = vfma(p, r, 0.041666666666666664)
+    p = vfma(p, r, 0.16666666666666666)
+    p = vfma(p, r, 0.5)
+    p = vfma(p, r, 1.0)
+    p = vfma(p, r, 1.0)
+    # |n| <= 217: 2**n is one normal float64, and the one rounding is the cast to float32.
+    return np.float32(p * _bits_as_float((np.int64(n) + 1023) << 52))
+
+
+def exp(x):
+    """Return e**x, float32 or float64, within 2 ulp of libm; callable from Numba code only."""
+    raise NotImplementedError("simd.exp runs inside Numba-compiled code")
+
+
+@overload(exp, inline="always")
+def _exp_overload(x):
+    if x == types.float64:
+        return lambda x: _exp64(x)
+    if x == types.float32:
+        return lambda x: _exp32(x)
+    return None
+
+
+@njit(cache=True)
+def exp_array(x, out):
+    """Set out (n,) = e**x (n,) with :func:`exp`, element by element. (Numba JIT-compiled; for tests)"""
+    for i in range(x.size):
+        out[i] = exp(x[i])
+
+
+# ---------------------------------------------------------------------------------------
+# Rows of vectors. Each helper walks a row of ``width`` elements (a multiple of the lanes
+# L) in chunks of up to four vectors, kept in registers while it runs over the terms; K
+# is the chunk's vector count. All sums run over the terms in order, from zero, so they
+# do not depend on the chunking. Flat arrays and offsets, no views: a view costs a
+# reference count per call, and Numba checks no offset (the callers size the arrays).
+# ---------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def sparse_combine(src, base, stride, pixels, codes, table, full, lo, hi, out, o, width, L, b):
+    """Set out[o : o + width] = (sum over p in [lo, hi) of x_p * src[base + pixels[p] * stride :][:width]) + src[b:].
+    (Numba JIT-compiled)
+
+    x_p = table[codes[p] + full * p]: full is 0 for a table of values indexed by codes, 1 for a
+    table holding every entry's value (codes then all zero). The bias src[b : b + width] is
+    added to the finished sum, as the reference adds it to the finished product.
+    """
+    zero = src.dtype.type(0.0)
+    for col in range(0, width, 4 * L):
+        K = min(4, (width - col) // L)
+        a0 = a1 = a2 = a3 = vsplat(zero)
+        for p in range(lo, hi):
+            v = vsplat(table[np.int64(codes[p]) + full * p])
+            r = base + np.int64(pixels[p]) * stride + col
+            a0 = vfma(v, vload(src, r), a0)
+            if K > 1:
+                a1 = vfma(v, vload(src, r + L), a1)
+            if K > 2:
+                a2 = vfma(v, vload(src, r + 2 * L), a2)
+            if K > 3:
+                a3 = vfma(v, vload(src, r + 3 * L), a3)
+        _store4(out, o + col, L, K, a0, a1, a2, a3, src, b + col)
+
+
+@njit(cache=True)
+def dense_combine(src, base, stride, coef, c_base, c_stride, n, out, o, width, L, bias, b):
+    """Set out[o : o + width] = sum over t < n of coef[c_base + t * c_stride] * src[base + t * stride :][:width],
+    plus bias[b : b + width] where b >= 0. (Numba JIT-compiled)"""
+    zero = src.dtype.type(0.0)
+    for col in range(0, width, 4 * L):
+        K = min(4, (width - col) // L)
+        a0 = a1 = a2 = a3 = vsplat(zero)
+        for t in range(n):
+            v = vsplat(coef[c_base + t * c_stride])
+            r = base + t * stride + col
+            a0 = vfma(v, vload(src, r), a0)
+            if K > 1:
+                a1 = vfma(v, vload(src, r + L), a1)
+            if K > 2:
+                a2 = vfma(v, vload(src, r + 2 * L), a2)
+            if K > 3:
+                a3 = vfma(v, vload(src, r + 3 * L), a3)
+        _store4(out, o + col, L, K, a0, a1, a2, a3, bias, b + col if b >= 0 else -1)
+
+
+@njit(cache=True)
+def _store4(out, o, L, K, a0, a1, a2, a3, bias, b):
+    """Store the K vectors a0.. at out[o:], each plus its vector of bias[b:] if b >= 0."""
+    if b >= 0:
+        a0 = vadd(a0, vload(bias, b))
+        a1 = vadd(a1, vload(bias, b + L)) if K > 1 else a1
+        a2 = vadd(a2, vload(bias, b + 2 * L)) if K > 2 else a2
+        a3 = vadd(a3, vload(bias, b + 3 * L)) if K > 3 else a3
+    vstore(out, o, a0)
+    if K > 1:
+        vstore(out, o + L, a1)
+    if K > 2:
+        vstore(out, o + 2 * L, a2)
+    if K > 3:
+        vstore(out, o + 3 * L, a3)
+
+
+@njit(cache=True)
+def scatter(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, width, L):
+    """Add (scale * x_p) * d[o : o + width] to dst[base + pixels[p] * stride :][:width] for p in [lo, hi), one
+    FMA per element; x_p as in :func:`sparse_combine`. (Numba JIT-compiled)
+
+    Two vectors of the row per pass over the entries, then one: loops without a branch
+    inside (a loop holding both, and the lane skipping, was not unswitched by LLVM).
+    """
+    col = 0
+    while col + 2 * L <= width:
+        d0, d1 = vload(d, o + col), vload(d, o + col + L)
+        for p in range(lo, hi):
+            v = vsplat(scale * table[np.int64(codes[p]) + full * p])
+            r = base + np.int64(pixels[p]) * stride + col
+            vstore(dst, r, vfma(v, d0, vload(dst, r)))
+            vstore(dst, r + L, vfma(v, d1, vload(dst, r + L)))
+        col += 2 * L
+    if col < width:
+        d0 = vload(d, o + col)
+        for p in range(lo, hi):
+            v = vsplat(scale * table[np.int64(codes[p]) + full * p])
+            r = base + np.int64(pixels[p]) * stride + col
+            vstore(dst, r, vfma(v, d0, vload(dst, r)))
+
+
+@njit(cache=True)
+def scatter_skip(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, width, L, bound):
+    """Do what :func:`scatter` does, leaving out a lane of d in a row where |dst| > bound there (see
+    :func:`vkeep`); the caller sets bound only where that provably changes nothing. (Numba JIT-compiled)"""
+    for col in range(0, width, L):
+        d0, b0 = vload(d, o + col), vload(bound, col)
+        for p in range(lo, hi):
+            v = vsplat(scale * table[np.int64(codes[p]) + full * p])
+            r = base + np.int64(pixels[p]) * stride + col
+            w = vload(dst, r)
+            vstore(dst, r, vfma(v, vkeep(d0, w, b0), w))
+
+
+@njit(cache=True)
+def row_dot(a, ao, b, bo, width, L):
+    """Return sum of a[ao : ao + width] * b[bo : bo + width]: lane-wise sums over the vectors, then :func:`hsum`.
+    (Numba JIT-compiled)"""
+    acc = vmul(vload(a, ao), vload(b, bo))
+    for col in range(L, width, L):
+        acc = vfma(vload(a, ao + col), vload(b, bo + col), acc)
+    return hsum(acc)
+
+
+@njit(cache=True)
+def column_sum(src, base, stride, n, out, o, width, L):
+    """Set out[o : o + width] = sum over t < n of src[base + t * stride :][:width], in order. (Numba JIT-compiled)"""
+    zero = src.dtype.type(0.0)
+    for col in range(0, width, L):
+        acc = vsplat(zero)
+        for t in range(n):
+            acc = vadd(acc, vload(src, base + t * stride + col))
+        vstore(out, o + col, acc)
+
+
+__all__ = [
+    "VECTOR_BYTES", "Vec", "column_sum", "dense_combine", "exp", "exp_array", "hsum", "lanes", "row_dot",
+    "scatter", "scatter_skip", "sparse_combine", "vadd", "vfma", "vkeep", "vload", "vmul", "vsplat", "vstore",
+]  # fmt: skip
+
+
+if config.DISABLE_JIT:
+    # NUMBA_DISABLE_JIT=1 runs the kernels as plain Python, for debugging: intrinsics cannot run
+    # there, so a vector is a NumPy array of ``lanes`` elements and each operation its NumPy twin
+    # (a * b + c with two roundings in place of one FMA; exp is NumPy's).
+
+    def vload(array, index):
+        return array[index : index + lanes(array.dtype)].copy()
+
+    def vstore(array, index, value):
+        array[index : index + value.size] = value
+
+    def vsplat(x):
+        return np.full(lanes(type(x)), x)
+
+    def vadd(a, b):
+        return a + b
+
+    def vmul(a, b):
+        return a * b
+
+    def vfma(a, b, c):
+        return a * b + c
+
+    def hsum(v):
+        while v.size > 1:
+            v = v[: v.size // 2] + v[v.size // 2 :]
+        return v[0]
+
+    def vkeep(d, w, bound):
+        return np.where(np.abs(w) > bound, 0, d).astype(d.dtype)
+
+    def exp(x):
+        return np.exp(x)
