@@ -52,6 +52,18 @@ def test_exp_is_within_1_ulp_of_correctly_rounded_where_results_are_subnormal(dt
     assert (got < tiny).any() and ulp_distance(got, exact).max() <= 1
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_axpy_rounds_as_the_reference_update_bit_for_bit(dtype):
+    """numba-sparse's per-example update of the dense layers: w - step * (delta * a), two roundings, no FMA."""
+    rng = np.random.default_rng(52)
+    L = simd.lanes(dtype)
+    w, d = rng.standard_normal(3 * L + 5).astype(dtype), rng.standard_normal(3 * L).astype(dtype)
+    step, a = np.dtype(dtype).type(0.37), np.dtype(dtype).type(0.81)
+    got = w.copy()
+    simd.axpy(got, 5, -step, a, d, 0, 3 * L, L)
+    assert np.array_equal(got[:5], w[:5]) and np.array_equal(got[5:], w[5:] - step * (d * a))
+
+
 def test_vector_width_is_read_from_the_feature_string():
     assert simd._vector_bytes("+64bit,+avx,+avx2,+avx512f,+fma") == 64
     assert simd._vector_bytes("+64bit,+avx,+avx2,-avx512f,+fma") == 32

@@ -34,7 +34,7 @@ def epoch_of(run, order, batch_size):
     order = numba_sparse._read_only(np.empty(0, np.int64) if order is None else np.asarray(order, np.int64))
     numba_sparse._train_epoch(
         run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, 3.0, run.acts, run.dels, run.ids,
-        run.marks, run.rows, run.bounds, run.skip,
+        run.marks, run.rows, run.skip, 0,
     )  # fmt: skip
     return numba_sparse._params(run.theta, run.layout)
 

@@ -6,7 +6,7 @@ out changes nothing but the order of the sums. Every weight block is kept transp
 w^lT of shape (n_(l-1), n_lp), one contiguous row per input, its width n_lp padded to
 whole vectors with zeros; activations and errors are kept one row per example.
 
-How it is made fast (the steps of issue 20's prototype; figures in docs/performance.md):
+How it is made fast (figures in docs/performance.md):
 
 - **Accumulators in vector registers.** The forward sum of an example, z = sum over its
   pixels of x_p w^1T[p], is held in LLVM vector values (:mod:`simd`) across the loop
@@ -33,7 +33,9 @@ of at least ``_MIN_PARALLEL_BATCH`` examples runs its forward and backward passe
 slice of examples per thread, then the first-layer gradient and update one block of
 pixel rows per thread (``_Run.bounds``, equal shares of the index entries), so every
 row's gradient is one shared sum over the batch in example order: the results do not
-depend on the thread count at all. The last thread also does the dense layers.
+depend on the thread count at all. The last thread also does the dense layers. Those
+batches run in a function of their own (``_train_epoch_threads``), compiled only in a
+process with several threads: its parallel loop was half the kernel's cold compile.
 
 Float64 results match the reference within rtol 1e-10, like every kernel: only the
 order of the sums and the rounding of FMA and exp differ.
@@ -341,40 +343,6 @@ def _step(theta, g, lo, hi, step):
 
 
 @njit(cache=True)
-def _thread_task(theta, grad, net, index, Y, ids, m, acts, dels, marks, rows, bounds, step, phase, t):
-    """Do thread t's share of phase 0 or 1 of a batch step split over bounds.size - 1 threads. (Numba JIT-compiled)
-
-    Phase 0: one slice of examples, forward and backward. Phase 1: the block of pixel rows
-    [bounds[t], bounds[t + 1]) of w^1T, and for the last thread the dense layers too.
-    Every sum is the one-thread kernel's, in the same order.
-    """
-    n_threads = bounds.size - 1
-    if phase == 0:
-        size = (m + n_threads - 1) // n_threads
-        lo = min(t * size, m)
-        _forward_backward(theta, net, index, Y, ids, lo, min(lo + size, m), acts, dels)
-        return
-    no, yes = np.bool_(False), np.bool_(True)
-    _first_layer_step(theta, grad, net, index, ids, m, dels, bounds[t], bounds[t + 1], marks, rows, no, step, yes)
-    if t == n_threads - 1:
-        _dense_step(theta, grad, net, m, acts, dels, step, yes)
-
-
-@njit(parallel=True, cache=True)
-def _parallel_batch(theta, grad, net, index, Y, ids, m, acts, dels, marks, rows, bounds, step):
-    """One SGD step on the m-example batch ids[:m], split over bounds.size - 1 threads (_thread_task).
-    (Numba JIT-compiled)
-
-    The loop body is one call: a parallel loop costs seconds to compile, and more with more
-    in it (measured: the prange loops inlined into _train_epoch took twice as long).
-    """
-    for phase in range(2):
-        for t in prange(bounds.size - 1):
-            # prange's index is unsigned: int64 keeps one signature for _thread_task.
-            _thread_task(theta, grad, net, index, Y, ids, m, acts, dels, marks, rows, bounds, step, phase, np.int64(t))
-
-
-@njit(cache=True)
 def _skip_bounds(net, dels, step, vmax, tiny, bound):
     """Set bound (n_1p,) for one example's first-layer update and return whether any lane may be skipped.
     (Numba JIT-compiled)
@@ -387,18 +355,17 @@ def _skip_bounds(net, dels, step, vmax, tiny, bound):
     are always updated.
     """
     widths, col_off = net[1], net[4]
-    skip = False
-    for j in range(widths[1]):
+    skip, scale = False, np.float64(step) * vmax * 2.0**27
+    for j in range(widths[1]):  # no branch inside: LLVM vectorises it
         d = abs(np.float64(dels[col_off[0] + j]))
-        if d < tiny and d != 0:
-            bound[j] = d * np.float64(step) * vmax * 2.0**27
-            skip = True
-        else:
-            bound[j] = np.inf
+        candidate = (d < tiny) & (d != 0)
+        bound[j] = d * scale if candidate else np.inf
+        skip |= candidate
     return skip
 
 
-@njit(cache=True)
+# Inlined into its one caller: compiled on its own, all it calls was optimised once more (0.7 s per dtype).
+@njit(cache=True, inline="always")
 def _sgd_one(theta, net, index, Y, ids, acts, dels, step, vmax, tiny, bound):
     """Apply one per-example SGD step (batch size 1) on example ids[0] to theta in place. (Numba JIT-compiled)
 
@@ -415,44 +382,44 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, step, vmax, tiny, bound):
         scatter_skip(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L, bound)
     else:
         scatter(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L)
-    cap = acts.size // col_off[-1]  # example 0's rows of acts and dels: one per layer's block
+    # Whole padded rows, a vector at a time: padding lanes of dels are zero, so padding weights stay zero.
+    cap, one = acts.size // col_off[-1], theta.dtype.type(1.0)  # example 0's rows: one per layer's block
     for l in range(sizes.size - 1):
-        d = dels[cap * col_off[l] : cap * col_off[l] + widths[l + 1]]
-        b = theta[b_off[l] : b_off[l] + widths[l + 1]]
-        for j in range(sizes[l + 1]):
-            b[j] -= step * d[j]
+        w, d = widths[l + 1], cap * col_off[l]
+        simd.axpy(theta, b_off[l], -step, one, dels, d, w, L)
         if l > 0:
-            a_prev = acts[cap * col_off[l - 1] : cap * col_off[l - 1] + sizes[l]]
+            a = cap * col_off[l - 1]
             for k in range(sizes[l]):
-                w = theta[w_off[l] + k * widths[l + 1] : w_off[l] + (k + 1) * widths[l + 1]]
-                ak = a_prev[k]
-                for j in range(sizes[l + 1]):
-                    w[j] -= step * (d[j] * ak)
+                simd.axpy(theta, w_off[l] + k * w, -step, acts[a + k], dels, d, w, L)
 
 
 @njit(cache=True)
-def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, ids, marks, rows, bounds, skip):
-    """Run one epoch of mini-batch SGD on theta in place; order is empty for in-order batches. (Numba JIT-compiled)
-
-    acts and dels must hold batch_size rows (else ValueError, before anything is written);
-    bounds splits w^1T's rows over threads (one block: no split); skip is (vmax, tiny,
-    bound) for _sgd_one.
-    """
-    n_out = net[0][-1]
-    n = Y.size // n_out
+def _check_scratch(net, Y, batch_size, acts, dels, ids):
+    """Raise ValueError unless acts, dels and ids hold a batch of batch_size rows. (Numba JIT-compiled)"""
+    n = Y.size // net[0][-1]
     if acts.size < min(batch_size, n) * net[4][-1] or dels.size < acts.size or ids.size < min(batch_size, n):
         raise ValueError("scratch too short for the batch")
+    return n
+
+
+@njit(cache=True)
+def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, ids, marks, rows, skip, first):
+    """Run mini-batch SGD on theta in place, on one thread, from the batch at example first to the end of
+    the epoch; order is empty for in-order batches. (Numba JIT-compiled)
+
+    acts and dels must hold batch_size rows (else ValueError, before anything is written);
+    skip is (vmax, tiny, bound) for _sgd_one.
+    """
+    n = _check_scratch(net, Y, batch_size, acts, dels, ids)
     vmax, tiny, bound = skip
     step = np.empty(1, theta.dtype)
-    for start in range(0, n, batch_size):
+    for start in range(first, n, batch_size):
         m = min(batch_size, n - start)
         step[0] = eta / m  # rounded to theta's dtype first, as the shared update does
         for e in range(m):
             ids[e] = start + e if order.size == 0 else order[start + e]
         if m == 1:
             _sgd_one(theta, net, index, Y, ids, acts, dels, step[0], vmax, tiny, bound)
-        elif bounds.size > 2 and m >= _MIN_PARALLEL_BATCH:
-            _parallel_batch(theta, grad, net, index, Y, ids, m, acts, dels, marks, rows, bounds, step[0])
         else:
             _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels)
             n_in = net[0][0]
@@ -461,6 +428,44 @@ def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels,
                 theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step[0], apply
             )
             _dense_step(theta, grad, net, m, acts, dels, step[0], np.bool_(True))
+
+
+@njit(parallel=True, cache=True)
+def _train_epoch_threads(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, ids, marks, rows, bounds):
+    """Run the epoch's batches of at least _MIN_PARALLEL_BATCH examples, split over bounds.size - 1 threads, and
+    return the example where the rest (a short last batch, for _train_epoch) starts. (Numba JIT-compiled)
+
+    Each batch in two parallel phases: one slice of examples per thread, forward and
+    backward; then the block of pixel rows [bounds[t], bounds[t + 1]) of w^1T per thread,
+    the last thread doing the dense layers too. Every sum is the one-thread kernel's, in
+    the same order. A function of its own, compiled only where there are threads: its
+    parallel loop was half the kernel's cold compile.
+    """
+    n = _check_scratch(net, Y, batch_size, acts, dels, ids)
+    n_threads = bounds.size - 1
+    no, yes = np.bool_(False), np.bool_(True)
+    step = np.empty(1, theta.dtype)
+    start = 0
+    while start < n and min(batch_size, n - start) >= _MIN_PARALLEL_BATCH:
+        m = min(batch_size, n - start)
+        step[0] = eta / m
+        for e in range(m):
+            ids[e] = start + e if order.size == 0 else order[start + e]
+        size = (m + n_threads - 1) // n_threads
+        for phase in range(2):
+            for u in prange(n_threads):
+                t = np.int64(u)  # prange's index is unsigned; int64 keeps the callees' signatures
+                if phase == 0:
+                    lo = min(t * size, m)
+                    _forward_backward(theta, net, index, Y, ids, lo, min(lo + size, m), acts, dels)
+                else:
+                    _first_layer_step(
+                        theta, grad, net, index, ids, m, dels, bounds[t], bounds[t + 1], marks, rows, no, step[0], yes
+                    )
+                    if t == n_threads - 1:
+                        _dense_step(theta, grad, net, m, acts, dels, step[0], yes)
+        start += batch_size
+    return start
 
 
 # ---------------------------------------------------------------------------------------
@@ -531,10 +536,10 @@ def train_epoch(
     if order is not None and (len(order) != n or (n and not 0 <= np.min(order) <= np.max(order) < n)):
         raise ValueError(f"order must hold {n} indices into X")  # the kernels index without bounds checks
     order = _read_only(np.empty(0, np.int64) if order is None else np.ascontiguousarray(order, np.int64))
-    _train_epoch(
-        run.theta, run.grad, run.net, run.index, run.Y, order, int(batch_size), float(eta), run.acts, run.dels,
-        run.ids, run.marks, run.rows, run.bounds, run.skip,
-    )  # fmt: skip
+    args = (run.theta, run.grad, run.net, run.index, run.Y, order, int(batch_size), float(eta), run.acts, run.dels,
+            run.ids, run.marks, run.rows)  # fmt: skip
+    first = _train_epoch_threads(*args, run.bounds) if run.bounds.size > 2 else 0
+    _train_epoch(*args, run.skip, first)
     return _params(run.theta, run.layout)
 
 
@@ -543,6 +548,8 @@ def warm_up(sizes: list[int], dtype: str) -> None:
 
     Compiled per dtype only: any sizes, any batch size, and both kinds of index (compact
     and full share every compiled type; the warm-up runs both, so both are exercised).
+    The batches split over threads are compiled only with several threads: a run that
+    changes its thread count from one to more compiles them in its next warm_up.
     """
     n = 2 * _MIN_PARALLEL_BATCH
     params = init_params(sizes, seed=0, dtype=dtype)

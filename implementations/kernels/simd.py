@@ -394,14 +394,36 @@ def scatter(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, 
 @njit(cache=True)
 def scatter_skip(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, width, L, bound):
     """Do what :func:`scatter` does, leaving out a lane of d in a row where |dst| > bound there (see
-    :func:`vkeep`); the caller sets bound only where that provably changes nothing. (Numba JIT-compiled)"""
-    for col in range(0, width, L):
+    :func:`vkeep`); the caller sets bound only where that provably changes nothing. (Numba JIT-compiled)
+
+    Two vectors of the row per pass, then one, as in :func:`scatter`.
+    """
+    col = 0
+    while col + 2 * L <= width:
+        d0, d1, b0, b1 = vload(d, o + col), vload(d, o + col + L), vload(bound, col), vload(bound, col + L)
+        for p in range(lo, hi):
+            v = vsplat(scale * table[np.int64(codes[p]) + full * p])
+            r = base + np.int64(pixels[p]) * stride + col
+            w0, w1 = vload(dst, r), vload(dst, r + L)
+            vstore(dst, r, vfma(v, vkeep(d0, w0, b0), w0))
+            vstore(dst, r + L, vfma(v, vkeep(d1, w1, b1), w1))
+        col += 2 * L
+    if col < width:
         d0, b0 = vload(d, o + col), vload(bound, col)
         for p in range(lo, hi):
             v = vsplat(scale * table[np.int64(codes[p]) + full * p])
             r = base + np.int64(pixels[p]) * stride + col
-            w = vload(dst, r)
-            vstore(dst, r, vfma(v, vkeep(d0, w, b0), w))
+            w0 = vload(dst, r)
+            vstore(dst, r, vfma(v, vkeep(d0, w0, b0), w0))
+
+
+@njit(cache=True)
+def axpy(dst, o, scale, a, d, do, width, L):
+    """Add scale * (d[do : do + width] * a) to dst[o : o + width], each product rounded (no FMA): the reference's
+    w - step * (delta * a) with scale = -step, bit for bit. (Numba JIT-compiled)"""
+    s, c = vsplat(scale), vsplat(a)
+    for col in range(0, width, L):
+        vstore(dst, o + col, vadd(vload(dst, o + col), vmul(s, vmul(vload(d, do + col), c))))
 
 
 @njit(cache=True)
@@ -426,7 +448,7 @@ def column_sum(src, base, stride, n, out, o, width, L):
 
 
 __all__ = [
-    "VECTOR_BYTES", "Vec", "column_sum", "dense_combine", "exp", "exp_array", "hsum", "lanes", "row_dot",
+    "VECTOR_BYTES", "Vec", "axpy", "column_sum", "dense_combine", "exp", "exp_array", "hsum", "lanes", "row_dot",
     "scatter", "scatter_skip", "sparse_combine", "vadd", "vfma", "vkeep", "vload", "vmul", "vsplat", "vstore",
 ]  # fmt: skip
 
