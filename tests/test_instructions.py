@@ -20,9 +20,9 @@ from tests.conftest import ROOT, benchmark_document, counted_document, run_cli, 
 
 BATCH10 = "test_gradients[numba-float64-batch10]"
 BATCH100 = "test_gradients[numba-float64-batch100]"
-# Between counted runs on one commit the counts moved by at most 0.1% (docs); the noise
-# simulated here is that, per counted call.
-RUN_NOISE = 1e-3 / 4
+# Between counted runs of one commit the counts moved by at most 0.14% (max - min of five runs,
+# results/reference/instructions/repeat.json): a lognormal sigma of a quarter of that per call.
+RUN_NOISE = 1.4e-3 / 4
 
 
 def _pair(tmp_path: Path, seed: int, factors: dict[str, float] | None = None) -> tuple[str, str]:
@@ -43,7 +43,7 @@ def test_ten_a_a_comparisons_flag_nothing(tmp_path, capsys):
         assert not _regressions(out)
 
 
-@pytest.mark.parametrize("slower", [1.01 * 1.002, 1.02, 1.05])
+@pytest.mark.parametrize("slower", [1.01, 1.02, 1.05])
 def test_one_benchmark_with_more_instructions_is_named_alone(tmp_path, capsys, slower):
     status, out, _ = run_cli(capsys, "compare", *_pair(tmp_path, 1, {BATCH100: slower}), "--measure", "instructions")
     assert status == 1
@@ -51,8 +51,8 @@ def test_one_benchmark_with_more_instructions_is_named_alone(tmp_path, capsys, s
     assert "more instructions" in out
 
 
-def test_half_a_percent_is_within_the_default_threshold(tmp_path, capsys):
-    status, out, _ = run_cli(capsys, "compare", *_pair(tmp_path, 2, {BATCH10: 1.005}), "--measure", "instructions")
+def test_a_third_of_a_percent_is_within_the_default_threshold(tmp_path, capsys):
+    status, out, _ = run_cli(capsys, "compare", *_pair(tmp_path, 2, {BATCH10: 1.003}), "--measure", "instructions")
     assert status == 0, out
     assert "slower, within threshold" in out or "no clear change" in out
 
@@ -130,3 +130,4 @@ def test_counter_reads_the_dump_of_its_own_label(tmp_path):
     assert not list(tmp_path.iterdir())  # read dumps are removed
     with pytest.raises(MeasureError, match="no dump"):
         counter._total("backprop-bench-3")
+

@@ -121,7 +121,7 @@ def _count(instructions: float) -> str:
 
 
 def default_threshold(measure: str) -> float:
-    """Return the default regression threshold of a measure: 1.25x for time, 1.01x for instruction counts."""
+    """Return the default regression threshold of a measure: 1.25x for time, 1.005x for instruction counts."""
     return INSTRUCTIONS_THRESHOLD if measure == "instructions" else PAIRWISE_THRESHOLD
 
 
