@@ -199,7 +199,7 @@ def benchmark_against(
 
     The JSON files stay in ``keep`` (default ``results/against-<sha>-<time>/``). With
     ``measure`` "instructions" each run counts under Valgrind, and one run per side is
-    enough: counts repeat within 0.1% between runs (docs/benchmarks-and-regressions.md).
+    enough: counts repeat within 0.2% between runs (docs/benchmarks-and-regressions.md).
     """
     if runs < 2 and measure == "time":
         raise BenchError(f"--runs {runs}: at least 2 runs per side, for the spread between runs (default 6)")

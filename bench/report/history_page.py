@@ -183,7 +183,7 @@ def build_sections(history: History, out: Path, threshold: float, several: bool 
             f"{commits} commits, {len(machines)} machine/configuration pair(s): the instructions of one call of "
             "each benchmark, counted under Valgrind (--bench-measure instructions), never mixed with times.",
             "A step is a change of level found by the same change-point search on the log median counts, with the "
-            "noise of counts (they repeat within 0.1%): kept when the 95% interval on its ratio excludes 1 and the "
+            "noise of counts (they repeat within 0.2%): kept when the 95% interval on its ratio excludes 1 and the "
             "change is at least 0.4%; same-direction steps a few commits apart are one drift. 'Beyond threshold' "
             f"means an increase whose interval lies above {threshold:.4g}x (what --fail-since --measure "
             "instructions fails on). A commit far off its neighbours is drawn hollow and left out of the search.",
