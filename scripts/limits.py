@@ -178,8 +178,8 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
     """Return numba-sparse's batch-100 epoch split into the gradients (which threads share) and the update.
 
     With one thread: the forward and backward passes and both gradients, then the update of
-    theta alone. With several, the gradients figure is the whole split batch step
-    (``_parallel_batch``, update included: its threads apply their own rows).
+    theta alone. With several, the gradients figure is the split epoch's batches
+    (``_train_epoch_threads``, updates included: its threads apply their own rows).
     """
     params = init_params(SIZES, seed=1, dtype=dtype)
     sparse.prepare(X, Y)
@@ -190,17 +190,18 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
     args = (run.theta, run.grad, run.net, run.index)
 
     def gradients_only():
+        if n_threads > 1:
+            in_order, eta = np.empty(0, np.int64), float(step) * m
+            sparse._train_epoch_threads(
+                *args, run.Y, in_order, m, eta, run.acts, run.dels, run.ids, run.marks, run.rows, run.bounds
+            )  # fmt: skip
+            return
         for ids in batches:
-            if n_threads > 1:
-                sparse._parallel_batch(
-                    *args, run.Y, ids, m, run.acts, run.dels, run.marks, run.rows, run.bounds, step
-                )  # fmt: skip
-            else:
-                sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels)
-                sparse._first_layer_step(
-                    *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False
-                )  # fmt: skip
-                sparse._dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, step, False)
+            sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels)
+            sparse._first_layer_step(
+                *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False
+            )  # fmt: skip
+            sparse._dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, step, False)
 
     def updates_only():
         for _ in batches:
