@@ -193,11 +193,11 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
         if n_threads > 1:
             in_order, eta = np.empty(0, np.int64), float(step) * m
             sparse._train_epoch_threads(
-                *args, run.Y, in_order, m, eta, run.acts, run.dels, run.ids, run.marks, run.rows, run.bounds
+                *args, run.Y, in_order, m, eta, run.acts, run.dels, run.w_up, run.ids, run.marks, run.rows, run.bounds
             )  # fmt: skip
             return
         for ids in batches:
-            sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels)
+            sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up)
             sparse._first_layer_step(
                 *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False
             )  # fmt: skip

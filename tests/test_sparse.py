@@ -33,7 +33,7 @@ def epoch_of(run, order, batch_size):
     """Return the parameters after one epoch of the compiled kernel on a prepared _Run (its index as set)."""
     order = numba_sparse._read_only(np.empty(0, np.int64) if order is None else np.asarray(order, np.int64))
     numba_sparse._train_epoch(
-        run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, 3.0, run.acts, run.dels, run.ids,
+        run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, 3.0, run.acts, run.dels, run.w_up, run.ids,
         run.marks, run.rows, run.skip, 0,
     )  # fmt: skip
     return numba_sparse._params(run.theta, run.layout)
@@ -203,7 +203,7 @@ def test_float32_skipping_unchanged_lanes_at_batch_1_is_bit_for_bit():
     found = False
     for i in order:
         ids = np.array([i], np.int64)
-        numba_sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, 1, run.acts, run.dels)
+        numba_sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, 1, run.acts, run.dels, run.w_up)
         found |= numba_sparse._skip_bounds(run.net, run.dels, np.float32(3.0), *run.skip)
     assert found
 

@@ -155,14 +155,32 @@ class _Layout:
         self.size = offset
         self.col_off = np.concatenate([[0], np.cumsum(self.widths[1:])]).astype(np.int64)
 
+    def untransposed_size(self) -> int:
+        """Return the largest n_(l+1) * n_lp over the dense layers (l >= 1): room for one w^(l+1) untransposed."""
+        sizes, widths = self.sizes, self.widths
+        return max([int(sizes[l + 1] * widths[l]) for l in range(1, len(sizes) - 1)], default=1)
+
     def weights(self, theta: np.ndarray, l: int) -> np.ndarray:
         """Return the view of theta holding w^(l+1)T, shape (n_l, n_(l+1)p)."""
         return theta[self.w_off[l] : self.b_off[l]].reshape(self.sizes[l], self.widths[l + 1])
 
 
+def _aligned_zeros(size: int, dtype: np.dtype) -> np.ndarray:
+    """Return a zero array of ``size`` elements starting on a 64-byte boundary.
+
+    Rows of w^1T and of the scratch are whole vectors, so on an aligned base no vector
+    load straddles two cache lines. NumPy only promises 16 bytes: the float64 epoch then
+    varied between 81 and 105 ms from one process to the next (measured).
+    """
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(size + 64 // itemsize, dtype)
+    skip = (-raw.ctypes.data % 64) // itemsize
+    return raw[skip : skip + size]
+
+
 def _theta(params: Params, layout: _Layout) -> np.ndarray:
-    """Return params packed into theta (zeros in every padding slot)."""
-    theta = np.zeros(layout.size, params.dtype)
+    """Return params packed into theta (zeros in every padding slot), 64-byte aligned."""
+    theta = _aligned_zeros(layout.size, params.dtype)
     for l, (w, b) in enumerate(zip(params.weights, params.biases)):
         layout.weights(theta, l)[:, : w.shape[0]] = w.T
         theta[layout.b_off[l] : layout.b_off[l] + b.size] = b
@@ -200,7 +218,7 @@ def _sigmoid(A, lo, hi):
 
 
 @njit(cache=True)
-def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels):
+def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up):
     """Fill rows lo..hi-1 of acts and dels with a^l and delta^l, l = 1..L, of examples ids[lo:hi].
     (Numba JIT-compiled)
 
@@ -208,7 +226,8 @@ def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels):
     cap = acts.size // col_off[-1] rows. Phase by phase over the rows: the first layer's
     sparse sums plus bias, its sigmoids (one long loop over the block), each dense layer,
     the output errors, then the errors back to the first layer. Padding columns of dels
-    are zero, so they add nothing to any gradient.
+    are zero, so they add nothing to any gradient. w_up is scratch for one dense layer's
+    weights untransposed (at least :meth:`_Layout.untransposed_size` elements).
     """
     sizes, widths, w_off, b_off, col_off, L = net
     starts, pixels, codes, table, full = index
@@ -253,7 +272,6 @@ def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels):
     # delta^l = (w^(l+1)T delta^(l+1)) * sigma'(z^l), from a copy of w^(l+1) untransposed: each example's
     # sum is then one combination of n_(l+1) rows held in vector registers, where n_l dot products,
     # each ending in a horizontal sum, took a third of this function's time (measured).
-    w_up = np.zeros(_untransposed_size(net), theta.dtype)
     for l in range(n_layers - 1, 0, -1):
         w_prev, w = widths[l], widths[l + 1]
         c_prev, c = cap * col_off[l - 1], cap * col_off[l]
@@ -265,17 +283,6 @@ def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels):
             dense_combine(w_up, 0, w_prev, dels, c + e * w, np.int64(1), sizes[l + 1], dels, q, w_prev, L, w_up, -1)
             for k in range(w_prev):  # padding columns of w_up are zero: their errors stay zero
                 dels[q + k] = dels[q + k] * acts[q + k] * (one - acts[q + k])
-
-
-@njit(cache=True)
-def _untransposed_size(net):
-    """Return the largest n_(l+1) * n_lp over the dense layers (l >= 1): room for one w^(l+1) untransposed.
-    (Numba JIT-compiled)"""
-    sizes, widths = net[0], net[1]
-    size = 1
-    for l in range(1, sizes.size - 1):
-        size = max(size, sizes[l + 1] * widths[l])
-    return size
 
 
 @njit(cache=True)
@@ -391,7 +398,7 @@ def _skip_bounds(net, dels, step, vmax, tiny, bound):
 
 # Inlined into its one caller: compiled on its own, all it calls was optimised once more (0.7 s per dtype).
 @njit(cache=True, inline="always")
-def _sgd_one(theta, net, index, Y, ids, acts, dels, step, vmax, tiny, bound):
+def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, bound):
     """Apply one per-example SGD step (batch size 1) on example ids[0] to theta in place. (Numba JIT-compiled)
 
     All errors are computed with the old weights first, as in the reference; then each
@@ -400,7 +407,7 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, step, vmax, tiny, bound):
     """
     sizes, widths, w_off, b_off, col_off, L = net
     starts, pixels, codes, table, full = index
-    _forward_backward(theta, net, index, Y, ids, np.int64(0), np.int64(1), acts, dels)
+    _forward_backward(theta, net, index, Y, ids, np.int64(0), np.int64(1), acts, dels, w_up)
     i = ids[0]
     lo, hi, width, zero = starts[i], starts[i + 1], widths[1], np.int64(0)
     if tiny > 0 and _skip_bounds(net, dels, step, vmax, tiny, bound):
@@ -428,7 +435,7 @@ def _check_scratch(net, Y, batch_size, acts, dels, ids):
 
 
 @njit(cache=True)
-def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, ids, marks, rows, skip, first):
+def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, skip, first):
     """Run mini-batch SGD on theta in place, on one thread, from the batch at example first to the end of
     the epoch; order is empty for in-order batches. (Numba JIT-compiled)
 
@@ -444,9 +451,9 @@ def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels,
         for e in range(m):
             ids[e] = start + e if order.size == 0 else order[start + e]
         if m == 1:
-            _sgd_one(theta, net, index, Y, ids, acts, dels, step[0], vmax, tiny, bound)
+            _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step[0], vmax, tiny, bound)
         else:
-            _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels)
+            _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels, w_up)
             n_in = net[0][0]
             tracked, apply = m < _ALL_ROWS_BATCH, np.bool_(True)
             _first_layer_step(
@@ -456,7 +463,9 @@ def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels,
 
 
 @njit(parallel=True, cache=True)
-def _train_epoch_threads(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, ids, marks, rows, bounds):
+def _train_epoch_threads(
+    theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds
+):
     """Run the epoch's batches of at least _MIN_PARALLEL_BATCH examples, split over bounds.size - 1 threads, and
     return the example where the rest (a short last batch, for _train_epoch) starts. (Numba JIT-compiled)
 
@@ -481,8 +490,9 @@ def _train_epoch_threads(theta, grad, net, index, Y, order, batch_size, eta, act
             for u in prange(n_threads):
                 t = np.int64(u)  # prange's index is unsigned; int64 keeps the callees' signatures
                 if phase == 0:
-                    lo = min(t * size, m)
-                    _forward_backward(theta, net, index, Y, ids, lo, min(lo + size, m), acts, dels)
+                    lo, part = min(t * size, m), w_up.size // n_threads  # w_up: one part per thread
+                    scratch = w_up[t * part : (t + 1) * part]
+                    _forward_backward(theta, net, index, Y, ids, lo, min(lo + size, m), acts, dels, scratch)
                 else:
                     _first_layer_step(
                         theta, grad, net, index, ids, m, dels, bounds[t], bounds[t + 1], marks, rows, no, step[0], yes
@@ -516,24 +526,25 @@ class _Run:
             raise ValueError(f"X {X.shape} and Y {np.shape(Y)} do not fit a network of sizes {sizes}")
         self.layout = layout = _Layout(sizes, dtype)
         self.theta = _theta(params, layout)
-        self.grad = np.zeros(layout.size, dtype)
+        self.grad = _aligned_zeros(layout.size, dtype)
         self.net = (layout.sizes, layout.widths, layout.w_off, layout.b_off, layout.col_off, layout.lanes)
         *index, full, counts = _index_of(X)
         self.index = (*(_read_only(a) for a in index), full)
         self.Y = _read_only(np.ascontiguousarray(Y, dtype).reshape(-1))
         m = max(1, min(m, len(X)))
-        self.acts = np.zeros(m * int(layout.col_off[-1]), dtype)
-        self.dels = np.zeros_like(self.acts)
+        self.acts = _aligned_zeros(m * int(layout.col_off[-1]), dtype)
+        self.dels = _aligned_zeros(self.acts.size, dtype)
+        threads = numba.get_num_threads() if m >= _MIN_PARALLEL_BATCH else 1
+        self.w_up = np.zeros(threads * layout.untransposed_size(), dtype)  # one per thread
         self.ids = np.zeros(m, np.int64)
         self.marks = np.zeros(sizes[0], np.uint8)
         self.rows = np.zeros(sizes[0], np.int64)
-        threads = numba.get_num_threads() if m >= _MIN_PARALLEL_BATCH else 1
         # Blocks of pixel rows with equal shares of the index's entries, one per thread.
         share = np.searchsorted(np.cumsum(counts), np.arange(1, threads) * counts.sum() / threads)
         self.bounds = np.concatenate([[0], share, [sizes[0]]]).astype(np.int64)
         table = self.index[3]
         vmax = float(np.abs(table).max()) if table.size else 0.0
-        self.skip = (vmax, _TINY[dtype], np.zeros(int(layout.widths[1]), dtype))
+        self.skip = (vmax, _TINY[dtype], _aligned_zeros(int(layout.widths[1]), dtype))
 
 
 def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
@@ -542,7 +553,7 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     if len(X):
         # The pieces of a batch step, without the step: each is compiled once, for train_epoch too.
         m, ids, zero = len(X), np.arange(len(X), dtype=np.int64), params.dtype.type(0.0)
-        _forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels)
+        _forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up)
         args = (run.theta, run.grad, run.net, run.index, ids, m, run.dels, 0, params.sizes[0], run.marks, run.rows)
         _first_layer_step(*args, False, zero, False)
         _dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, zero, False)
@@ -562,7 +573,7 @@ def train_epoch(
         raise ValueError(f"order must hold {n} indices into X")  # the kernels index without bounds checks
     order = _read_only(np.empty(0, np.int64) if order is None else np.ascontiguousarray(order, np.int64))
     args = (run.theta, run.grad, run.net, run.index, run.Y, order, int(batch_size), float(eta), run.acts, run.dels,
-            run.ids, run.marks, run.rows)  # fmt: skip
+            run.w_up, run.ids, run.marks, run.rows)  # fmt: skip
     first = _train_epoch_threads(*args, run.bounds) if run.bounds.size > 2 else 0
     _train_epoch(*args, run.skip, first)
     return _params(run.theta, run.layout)
