@@ -193,7 +193,8 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
         if n_threads > 1:
             in_order, eta = np.empty(0, np.int64), float(step) * m
             sparse._train_epoch_threads(
-                *args, run.Y, in_order, m, eta, run.acts, run.dels, run.w_up, run.ids, run.marks, run.rows, run.bounds
+                *args, run.Y, in_order, m, eta, run.acts, run.dels, run.w_up, run.ids, run.marks, run.rows, run.bounds,
+                run.parts,
             )  # fmt: skip
             return
         for ids in batches:

@@ -309,7 +309,7 @@ def sparse_combine(src, base, stride, pixels, codes, table, full, lo, hi, out, o
 
     x_p = table[codes[p] + full * p]: full is 0 for a table of values indexed by codes, 1 for a
     table holding every entry's value (codes then all zero). The bias src[b : b + width] is
-    added to the finished sum, as the reference adds it to the finished product.
+    added to the finished sum, as the reference adds it to the finished product; none if b < 0.
 
     Chunks of two and of four vectors over a compact index have loops of their own, with no
     branch inside: LLVM did not take the branches on K and on full out of the loop, and
@@ -344,7 +344,7 @@ def sparse_combine(src, base, stride, pixels, codes, table, full, lo, hi, out, o
                     a2 = vfma(v, vload(src, r + 2 * L), a2)
                 if K > 3:
                     a3 = vfma(v, vload(src, r + 3 * L), a3)
-        _store4(out, o + col, L, K, a0, a1, a2, a3, src, b + col)
+        _store4(out, o + col, L, K, a0, a1, a2, a3, src, b + col if b >= 0 else -1)
 
 
 @njit(cache=True)
