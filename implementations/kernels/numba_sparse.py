@@ -18,7 +18,14 @@ How it is made fast (figures in docs/performance.md):
   256-entry table (code k holds k / 255 in the dtype, bit for bit what
   ``scale_pixels`` gives), 3 bytes instead of 6 or 10. An array whose non-zero values
   are not all such values keeps them in full (``_build_index``): exact either way.
-- **A vectorised sigmoid**: :func:`simd.exp`, within 2 ulp of libm, FMA throughout.
+- **A vectorised sigmoid**: :func:`simd.exp`, within 2 ulp of libm, FMA throughout, in a
+  loop compiled under NumPy's error model (Python's zero-divisor check kept it scalar).
+- **Errors back through w^2 untransposed**: delta^1 of an example is one combination of
+  the n_2 rows of a copy of w^2 (made once per batch), not n_1 dot products.
+- **One pass over the gradient**: the w^1T gradient is zeroed as it is applied; a batch of
+  ``_ALL_ROWS_BATCH`` or more applies every row, a smaller one only the rows it touched.
+- **Aligned**: theta, the gradient and the scratch start on 64-byte boundaries, so no
+  vector load straddles two cache lines.
 - **Float32 at batch 1**: errors of saturated units underflow to subnormal numbers,
   which cost the FPU dearly. A row's update is skipped lane by lane where it provably
   leaves the weight unchanged (``_skip_bounds``): bit for bit the same result, with
@@ -64,8 +71,10 @@ sparse_input = True
 # Smallest mini-batch split over threads. Measured side by side on two cores (noisy,
 # shared machine): at batch 32 the split lost or tied; at 64-200 it won in most pairs.
 _MIN_PARALLEL_BATCH = 64
-# Smallest mini-batch whose w^1T gradient is zeroed and applied whole; below it only the
-# rows its examples touch are tracked, zeroed and applied.
+# Smallest mini-batch whose w^1T gradient is applied (and zeroed) whole; below it only the
+# rows its examples touch are tracked and applied. Measured at batch 10, one core: whole,
+# the first-layer step took 33 ms an epoch in float32 against 44 tracked (float64 85 and
+# 84); it was 64 while zeroing a row went through a slice, a view per row.
 _ALL_ROWS_BATCH = 8
 # Float32 errors below this may make subnormal products at batch 1: their lanes are the
 # candidates for skipping (see _skip_bounds). Float64 has no such trouble (0: none).
