@@ -218,6 +218,7 @@ def fake_rounds(monkeypatch):
         return {"gflops": 50.0 + len(log), "seconds": [0.1], "method": "fake", "dtype": dtype}
 
     monkeypatch.setattr(rounds, "measure_roof", roof)
+    monkeypatch.setattr(rounds, "wait_until_quiet", lambda: log.append("quiet") or 0.25)
     return log, failing
 
 
@@ -228,6 +229,9 @@ def test_rounds_interleave_every_kernel_and_the_roof_in_a_rotating_order(fake_ro
     log, _ = fake_rounds
     said: list[str] = []
     out = interleave(["a", "b", "c"], RunConfig(epochs=3, dtype="float32", threads=1), True, said.append)
+    assert log[:2] == ["quiet", "a 0"] and log.count("quiet") == 12  # before every kernel's epoch and every roof
+    assert out["quiet_wait_seconds"] == [1.0, 1.0, 1.0]
+    log[:] = [entry for entry in log if entry != "quiet"]
     assert log == [
         "a 0", "b 0", "c 0", "roof 0",
         "b 1", "c 1", "roof 1", "a 1",
@@ -246,7 +250,7 @@ def test_a_kernel_that_fails_in_a_round_is_never_timed_again(fake_rounds):
     log, failing = fake_rounds
     failing["b"] = 0
     out = interleave(["a", "b"], RunConfig(epochs=2, threads=1), False, lambda line: None)
-    assert log == ["a 0", "b 0", "a 1"]
+    assert log == ["quiet", "a 0", "quiet", "b 0", "quiet", "a 1"]  # no wait for a kernel that dropped out
     assert out["results"]["b"].status == "mismatch" and out["roof_gflops"] == []
 
 
@@ -357,7 +361,13 @@ def test_measure_makes_two_runs_of_interleaved_rounds_with_the_roof_and_saves_af
         calls.append((config.batch_size, config.epochs, roof))
         say("round 1/2: ...")
         results = {name: KernelResult(name=name, status="ok", epoch_seconds=[0.1] * config.epochs) for name in names}
-        return {"results": results, "roof_gflops": [50.0] * config.epochs if roof else [], "roof": {}, "order": []}
+        return {
+            "results": results,
+            "roof_gflops": [50.0] * config.epochs if roof else [],
+            "roof": {},
+            "order": [],
+            "quiet_wait_seconds": [],
+        }
 
     monkeypatch.setattr(session, "interleave", interleave)
     monkeypatch.setattr(session, "reference_check", lambda seed: 0.0)
@@ -391,3 +401,22 @@ def test_real_workers_wait_between_epochs_and_verify_each_one(tmp_path):
     assert crashed.status == "crashed" and "signal" in crashed.message
     assert out["order"] == [["vectorized", names[1], names[2], "roof"], ["roof", "vectorized"]]
     assert len(out["roof_gflops"]) == 2
+
+
+def test_waiting_for_quiet_cpus_ends_at_the_first_quiet_window_or_gives_up(monkeypatch):
+    import itertools
+
+    from bench.goals import rounds
+
+    monkeypatch.setattr(rounds.time, "sleep", lambda seconds: None)
+    busy = iter([0.0, 1.0, 1.0, 1.2, 1.2, 1.21])  # two busy windows (1.0, 0.2 cores' worth), then a quiet one
+    monkeypatch.setattr(rounds, "_busy_seconds", lambda: next(busy))
+    rounds.wait_until_quiet()
+    assert next(busy, "spent") == "spent"  # it read all three windows and stopped at the quiet one
+
+    readings = itertools.count(0.0)  # a core busy for every window: never quiet
+    monkeypatch.setattr(rounds, "_busy_seconds", lambda: next(readings))
+    assert rounds.wait_until_quiet(max_wait=0.05) >= 0.05
+
+    monkeypatch.setattr(rounds, "_busy_seconds", lambda: None)  # no /proc/stat: no wait
+    assert rounds.wait_until_quiet() < 0.05

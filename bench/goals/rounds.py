@@ -10,6 +10,15 @@ each round, the roof included, so no kernel always follows the same neighbour. E
 epoch is verified against the reference's trajectory in its worker, as in ``run``; a
 kernel that fails (parity, mismatch, divergence, crash, timeout) drops out of the
 later rounds and is never timed again.
+
+Before each kernel's epoch and before the roof, the rounds wait until the machine is
+quiet (:func:`wait_until_quiet`): OpenBLAS's idle threads keep spinning for about 0.1 s
+after a call (its THREAD_TIMEOUT), and a worker that has sent its result may still be
+exiting. Without the wait, the kernel that ran after the roof's two-thread GEMM was
+measured up to 2.8x slower than in the rounds where it did not (numba-sparse, two
+threads, float32: 160 and 122 ms against 44-60), and every kernel after the first to
+finish in the last round 2-10x slower. A worker is also stopped as soon as its result
+is in.
 """
 
 from __future__ import annotations
@@ -37,6 +46,39 @@ from bench.run.worker import EVENTS_FD_VARIABLE
 
 # The roof's place in a round's order.
 ROOF = "roof"
+# The machine counts as quiet when its CPUs were busy for at most QUIET_CORES cores' worth over
+# a window of QUIET_WINDOW_S (/proc/stat counts in 10 ms ticks: one tick is 0.1 cores here).
+QUIET_CORES, QUIET_WINDOW_S = 0.15, 0.1
+# Waiting gives up after this long: a machine that never gets quiet is timed as it is.
+QUIET_MAX_WAIT_S = 3.0
+
+
+def _busy_seconds() -> float | None:
+    """Return the CPU seconds every CPU of the machine spent busy since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(x) for x in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_quiet(max_wait: float = QUIET_MAX_WAIT_S) -> float:
+    """Return the seconds waited until a window of QUIET_WINDOW_S had at most QUIET_CORES busy (max ``max_wait``).
+
+    Returns at once where /proc/stat cannot be read.
+    """
+    start = time.monotonic()
+    while time.monotonic() - start < max_wait:
+        before = _busy_seconds()
+        if before is None:
+            break
+        time.sleep(QUIET_WINDOW_S)
+        after = _busy_seconds()
+        if after is not None and after - before <= QUIET_CORES * QUIET_WINDOW_S:
+            break
+    return time.monotonic() - start
 
 
 class RoundWorker:
@@ -125,6 +167,7 @@ class RoundWorker:
                     self.result.test_accuracy.append(event["accuracy"])
                 elif event["event"] == "result":
                     self.result, self.final = KernelResult(**event["result"]), True
+                    self.stop()  # all it had to say is in: do not let it exit beside the next timed epoch
                 elif event["event"] == "waiting":
                     return
             if self.final:
@@ -191,12 +234,13 @@ def interleave(names: list[str], config: RunConfig, roof: bool, say: Callable[[s
 
     Keys: ``results`` ({name: KernelResult}, each ``epoch_seconds[r]`` timed in round r),
     ``roof_gflops`` (one per round, measured in that round; empty without ``roof``),
-    ``roof`` (how it was measured), and ``order`` (per round, the kernels and ``roof`` in
-    the order they ran).
+    ``roof`` (how it was measured), ``order`` (per round, the kernels and ``roof`` in
+    the order they ran) and ``quiet_wait_seconds`` (per round, the seconds spent waiting
+    for quiet CPUs before its items).
     """
     ensure_reference(config)  # the trajectory every worker checks against, made once here
     workers: dict[str, RoundWorker] = {}
-    out: dict = {"results": {}, "roof_gflops": [], "roof": None, "order": []}
+    out: dict = {"results": {}, "roof_gflops": [], "roof": None, "order": [], "quiet_wait_seconds": []}
     try:
         for name in names:
             say(f"getting {name} ready (compile, prepare, parity probe; not timed)")
@@ -205,8 +249,10 @@ def interleave(names: list[str], config: RunConfig, roof: bool, say: Callable[[s
                 say(f"{name}: {workers[name].result.status}: {workers[name].result.message}")
         lineup = [*names, ROOF] if roof else list(names)
         for round_index in range(config.epochs):
-            order, shown = [], []
+            order, shown, waited = [], [], 0.0
             for item in rotation(lineup, round_index):
+                if item == ROOF or workers[item].running:
+                    waited += wait_until_quiet()
                 if item == ROOF:
                     with _on_workers_cpus(config.threads), pinned_threads(config.threads):
                         measured = measure_roof(config.dtype)
@@ -220,7 +266,8 @@ def interleave(names: list[str], config: RunConfig, roof: bool, say: Callable[[s
                     continue
                 order.append(item)
             out["order"].append(order)
-            say(f"round {round_index + 1}/{config.epochs}: {', '.join(shown)}")
+            out["quiet_wait_seconds"].append(waited)
+            say(f"round {round_index + 1}/{config.epochs}: {', '.join(shown)} (waited {waited:.1f} s for quiet CPUs)")
         for name, worker in workers.items():
             out["results"][name] = worker.finish()
     finally:

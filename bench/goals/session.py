@@ -116,7 +116,12 @@ def _setting(n_threads: int, dtype: str, rounds: int, say: Callable[[str], None]
         timed = interleave(names, config, True, lambda line, label=label: say(f"{label}: {line}"))
         setting["roof"] = timed["roof"]
         setting["rounds"].append(
-            {"batch_size": batch_size, "roof_gflops": timed["roof_gflops"], "order": timed["order"]}
+            {
+                "batch_size": batch_size,
+                "roof_gflops": timed["roof_gflops"],
+                "order": timed["order"],
+                "quiet_wait_seconds": timed["quiet_wait_seconds"],
+            }
         )
         for name, result in timed["results"].items():
             setting["epochs"].append({"name": name, "batch_size": batch_size, **_entry(result)})
