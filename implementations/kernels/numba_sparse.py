@@ -353,8 +353,7 @@ def _first_at_least(pixels, lo, hi, k):
     """Return the first p in [lo, hi) with pixels[p] >= k (hi if none): a binary search. (Numba JIT-compiled)
 
     On the array itself, not on a slice: a slice takes a reference to the array, an atomic
-    add on a counter that every thread shares, and that contention kept two threads from
-    scaling (measured).
+    add on a counter that every thread shares.
     """
     while lo < hi:
         mid = (lo + hi) >> 1
