@@ -76,6 +76,18 @@ EXAMPLES = ROOT / "examples"
 # purpose (they run cleanly and compute something else) and faulty on purpose (they raise,
 # hang, crash, return the wrong dtype or shape, or lack a name the harness needs).
 KERNELS = ROOT / "tests" / "kernels"
+
+
+def load_script(name: str):
+    """Return the module of scripts/<name>.py, loaded from its file (scripts/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 HONEST, WRONG, FAULTY = KERNELS / "honest", KERNELS / "wrong", KERNELS / "faulty"
 
 # The roof (bench/run/roof.py) is two 1536-square matrix products timed six times each, about

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cold_compile.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def cold():
-    spec = importlib.util.spec_from_file_location("cold_compile", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("cold_compile")
 
 
 def test_cold_compile_writes_one_row_per_setting(cold, tmp_path, monkeypatch, capsys):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,16 +10,12 @@ import pytest
 pytest.importorskip("numba")
 
 from bench.run.data import load_dataset, one_hot, scale_pixels
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "limits.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def limits():
-    spec = importlib.util.spec_from_file_location("limits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("limits")
 
 
 @pytest.fixture(scope="module")
