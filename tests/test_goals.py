@@ -410,13 +410,13 @@ def test_waiting_for_quiet_cpus_ends_at_the_first_quiet_window_or_gives_up(monke
 
     monkeypatch.setattr(rounds.time, "sleep", lambda seconds: None)
     busy = iter([0.0, 1.0, 1.0, 1.2, 1.2, 1.21])  # two busy windows (1.0, 0.2 cores' worth), then a quiet one
-    monkeypatch.setattr(rounds, "_busy_seconds", lambda: next(busy))
+    monkeypatch.setattr(rounds, "busy_cpu_seconds", lambda: next(busy))
     rounds.wait_until_quiet()
     assert next(busy, "spent") == "spent"  # it read all three windows and stopped at the quiet one
 
     readings = itertools.count(0.0)  # a core busy for every window: never quiet
-    monkeypatch.setattr(rounds, "_busy_seconds", lambda: next(readings))
+    monkeypatch.setattr(rounds, "busy_cpu_seconds", lambda: next(readings))
     assert rounds.wait_until_quiet(max_wait=0.05) >= 0.05
 
-    monkeypatch.setattr(rounds, "_busy_seconds", lambda: None)  # no /proc/stat: no wait
+    monkeypatch.setattr(rounds, "busy_cpu_seconds", lambda: None)  # no /proc/stat: no wait
     assert rounds.wait_until_quiet() < 0.05

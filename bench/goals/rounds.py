@@ -37,7 +37,7 @@ from dataclasses import asdict
 
 from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
-from bench.run.cpus import limit_cpus, usable_cpus
+from bench.run.cpus import busy_cpu_seconds, limit_cpus, usable_cpus
 from bench.run.machine import pinned_threads
 from bench.run.parent import worker_env
 from bench.run.roof import measure_roof
@@ -53,17 +53,6 @@ QUIET_CORES, QUIET_WINDOW_S = 0.15, 0.1
 QUIET_MAX_WAIT_S = 3.0
 
 
-def _busy_seconds() -> float | None:
-    """Return the CPU seconds every CPU of the machine spent busy since boot (Linux /proc/stat), or None."""
-    try:
-        with open("/proc/stat") as stat:
-            ticks = [int(x) for x in stat.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_until_quiet(max_wait: float = QUIET_MAX_WAIT_S) -> float:
     """Return the seconds waited until a window of QUIET_WINDOW_S had at most QUIET_CORES busy (max ``max_wait``).
 
@@ -71,11 +60,11 @@ def wait_until_quiet(max_wait: float = QUIET_MAX_WAIT_S) -> float:
     """
     start = time.monotonic()
     while time.monotonic() - start < max_wait:
-        before = _busy_seconds()
+        before = busy_cpu_seconds()
         if before is None:
             break
         time.sleep(QUIET_WINDOW_S)
-        after = _busy_seconds()
+        after = busy_cpu_seconds()
         if after is not None and after - before <= QUIET_CORES * QUIET_WINDOW_S:
             break
     return time.monotonic() - start

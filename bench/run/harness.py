@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 import implementations
 from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
-from bench.run.cpus import usable_cpus
+from bench.run.cpus import busy_cpu_seconds, usable_cpus
 from bench.run.probe import Workload, check_parity
 from bench.run.verify import EpochCheck, check_epoch
 from implementations.core import Params, batch_order
@@ -91,17 +91,6 @@ def get_ready(impl: implementations.Implementation, work: Workload, config: RunC
     if impl.sparse_input:
         result.sparse_input, result.input_density = True, float(np.count_nonzero(work.X)) / work.X.size
     return check_parity(impl, work, config, result)
-
-
-def _cpu_busy_seconds() -> float | None:
-    """Return the seconds every CPU of the machine spent busy since boot (Linux /proc/stat), or None."""
-    try:
-        fields = open("/proc/stat").readline().split()[1:]
-    except OSError:
-        return None
-    ticks = [int(x) for x in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle and iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _own_cpu_seconds() -> float:
@@ -175,7 +164,7 @@ def run_kernel(name: str, work: Workload, config: RunConfig, reporter: Reporter)
             return result
         params = work.params0
         shuffle_seed = config.seed if config.shuffle else None
-        busy0, own0, wall0 = _cpu_busy_seconds(), _own_cpu_seconds(), time.perf_counter()
+        busy0, own0, wall0 = busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter()
         checking = 0.0
         for epoch in range(config.epochs):
             reporter.phase(result.name, f"epoch {epoch}")
@@ -206,7 +195,7 @@ def run_kernel(name: str, work: Workload, config: RunConfig, reporter: Reporter)
                 f"{chaotic[-1]['noise']:.1e} after epoch {chaotic[-1]['epoch']} (SGD amplifies it at small batch "
                 "sizes), so the timed epochs are checked only to that order and predictions exactly"
             )
-        busy1, own1, wall = _cpu_busy_seconds(), _own_cpu_seconds(), time.perf_counter() - wall0
+        busy1, own1, wall = busy_cpu_seconds(), _own_cpu_seconds(), time.perf_counter() - wall0
         others = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0) - (own1 - own0)) / wall
         cores = usable_cpus()
         check_stability(result, others, float(max(0, (os.cpu_count() or 1) - cores)))
