@@ -179,7 +179,7 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
 
     With one thread: the forward and backward passes and both gradients, then the update of
     theta alone. With several, the gradients figure is the split epoch's batches
-    (``_train_epoch_threads``, updates included: its threads apply their own rows).
+    (``_train_epoch`` on the threads, updates included: its threads apply their own rows).
     """
     params = init_params(SIZES, seed=1, dtype=dtype)
     sparse.prepare(X, Y)
@@ -192,10 +192,7 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
     def gradients_only():
         if n_threads > 1:
             in_order, eta = np.empty(0, np.int64), float(step) * m
-            sparse._train_epoch_threads(
-                *args, run.Y, in_order, m, eta, run.acts, run.dels, run.w_up, run.ids, run.marks, run.rows, run.bounds,
-                run.parts,
-            )  # fmt: skip
+            sparse._run_epoch(run, in_order, m, eta)
             return
         for ids in batches:
             sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up)

@@ -32,10 +32,7 @@ DEPTHS = [[784, 30, 10], [784, 64, 32, 10], [12, 7, 5, 4, 3], [20, 10]]
 def epoch_of(run, order, batch_size):
     """Return the parameters after one epoch of the compiled kernel on a prepared _Run (its index as set)."""
     order = numba_sparse._read_only(np.empty(0, np.int64) if order is None else np.asarray(order, np.int64))
-    numba_sparse._train_epoch(
-        run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, 3.0, run.acts, run.dels, run.w_up, run.ids,
-        run.marks, run.rows, run.skip, 0,
-    )  # fmt: skip
+    numba_sparse._run_epoch(run, order, batch_size, 3.0)
     return numba_sparse._params(run.theta, run.layout)
 
 

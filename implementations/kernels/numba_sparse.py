@@ -43,9 +43,10 @@ thread) the parts are added and the rest of the forward and backward passes run,
 each thread computes and applies its block's gradient, every row's one shared sum over
 the batch in example order. No thread reads rows another core has just written. The
 last thread also does the dense layers. Results differ from one thread's only in the
-rounding of the parts' sum. Those batches run in a function of their own
-(``_train_epoch_threads``), compiled only in a process with several threads: its
-parallel loop was half the kernel's cold compile.
+rounding of the parts' sum. The epoch is one ordinary ``nogil`` function
+(``_train_epoch``), run once per thread on Python threads that meet at spin barriers
+(:mod:`spin`): as a ``prange`` loop (Numba's parallel mode) the split took 4 of the
+cold compile's 11 s, and one function for one and several threads is compiled once.
 
 Float64 results match the reference within rtol 1e-10, like every kernel: only the
 order of the sums and the rounding of FMA and exp differ.
@@ -57,10 +58,10 @@ import weakref
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from implementations.core import Params, init_params, predict
-from implementations.kernels import simd
+from implementations.kernels import simd, spin
 from implementations.kernels.simd import column_sum, dense_combine, exp, scatter, scatter_skip, sparse_combine
 
 name = "numba-sparse"
@@ -301,9 +302,12 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up):
         for k in range(sizes[l]):
             for j in range(sizes[l + 1]):
                 w_up[j * w_prev + k] = theta[w_off[l] + k * w + j]
+        start, no_bias = np.int64(0), np.int64(-1)  # int64, not literals: one compiled dense_combine, not two
         for e in range(lo, hi):
             q = c_prev + e * w_prev
-            dense_combine(w_up, 0, w_prev, dels, c + e * w, np.int64(1), sizes[l + 1], dels, q, w_prev, L, w_up, -1)
+            dense_combine(
+                w_up, start, w_prev, dels, c + e * w, np.int64(1), sizes[l + 1], dels, q, w_prev, L, w_up, no_bias
+            )
             for k in range(w_prev):  # padding columns of w_up are zero: their errors stay zero
                 dels[q + k] = dels[q + k] * acts[q + k] * (one - acts[q + k])
 
@@ -501,82 +505,75 @@ def _check_scratch(net, Y, batch_size, acts, dels, ids):
     return n
 
 
-@njit(cache=True)
-def _train_epoch(theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, skip, first):
-    """Run mini-batch SGD on theta in place, on one thread, from the batch at example first to the end of
-    the epoch; order is empty for in-order batches. (Numba JIT-compiled)
+@njit(cache=True, nogil=True)
+def _train_epoch(
+    t, sync, theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds, parts, skip
+):
+    """Run thread t's share of an epoch of mini-batch SGD on theta in place; order is empty for in-order
+    batches. (Numba JIT-compiled; one call per thread, each on a thread of its own: :func:`spin.run_threads`)
 
-    acts and dels must hold batch_size rows (else ValueError, before anything is written);
-    skip is (vmax, tiny, bound) for _sgd_one.
+    With one thread (bounds.size == 2) each batch runs whole: forward and backward
+    passes, then the steps. With n > 1 threads, a batch of at least _MIN_PARALLEL_BATCH
+    examples runs in three phases, the threads meeting at a :func:`spin.barrier` after
+    the first two. Thread t owns the block of pixel rows [bounds[t], bounds[t + 1]) of
+    w^1T: first it sums those rows' part of every example's first-layer sum into parts;
+    then, one slice of examples per thread, the parts are added, and the sigmoids, dense
+    layers and errors follow; last, thread t computes and applies its block's gradient,
+    the last thread the dense layers' step too. So no thread reads rows of w^1T that
+    another core has just written: with the forward sums split by examples, every
+    thread read them all, and two threads took 0.72-0.76x of one (measured). No barrier
+    follows the last phase: the next batch's first phase touches only the thread's own
+    rows and parts, and the dense step is done before the last thread reaches the next
+    barrier. A shorter last batch runs whole on thread 0, once every thread is done.
+
+    acts and dels must hold batch_size rows (else ValueError, before anything is
+    written); ids, w_up and parts hold one block per thread; skip is (vmax, tiny, bound)
+    for _sgd_one.
     """
+    n_threads = bounds.size - 1
+    cap, part = ids.size // n_threads, w_up.size // n_threads
+    ids = ids[t * cap : (t + 1) * cap]  # slices taken once: each takes a reference, an atomic add
+    w_up = w_up[t * part : (t + 1) * part]
     n = _check_scratch(net, Y, batch_size, acts, dels, ids)
     vmax, tiny, bound = skip
+    yes, no = np.bool_(True), np.bool_(False)
     step = np.empty(1, theta.dtype)
-    for start in range(first, n, batch_size):
+    p_lo, p_hi, block, arrived = bounds[t], bounds[t + 1], parts.size // n_threads, 0
+    for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         step[0] = eta / m  # rounded to theta's dtype first, as the shared update does
+        whole = n_threads == 1 or m < _MIN_PARALLEL_BATCH
+        if whole and n_threads > 1:  # the short last batch of a split epoch: thread 0 alone, after all others
+            arrived += n_threads
+            if not spin.barrier(sync, arrived) or t > 0:
+                return
         for e in range(m):
             ids[e] = start + e if order.size == 0 else order[start + e]
-        if m == 1:
+        if whole and m == 1:
             _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step[0], vmax, tiny, bound)
-        else:
+        elif whole:
             _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels, w_up)
-            n_in = net[0][0]
-            tracked, apply = m < _ALL_ROWS_BATCH, np.bool_(True)
+            tracked, n_in = m < _ALL_ROWS_BATCH, net[0][0]  # every row: thread 0 alone here
             _first_layer_step(
-                theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step[0], apply
+                theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step[0], yes
             )
-            _dense_step(theta, grad, net, m, acts, dels, step[0], np.bool_(True))
-
-
-@njit(parallel=True, cache=True)
-def _train_epoch_threads(
-    theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds, parts
-):
-    """Run the epoch's batches of at least _MIN_PARALLEL_BATCH examples, split over bounds.size - 1 threads, and
-    return the example where the rest (a short last batch, for _train_epoch) starts. (Numba JIT-compiled)
-
-    Each batch in three parallel phases. Thread t owns the block of pixel rows
-    [bounds[t], bounds[t + 1]) of w^1T: first it sums those rows' part of every example's
-    first-layer sum into parts; then, one slice of examples per thread, the parts are
-    added, and the sigmoids, dense layers and errors follow; last, thread t computes and
-    applies its block's gradient, the last thread the dense layers' step too. So no
-    thread reads rows of w^1T that another core has just written: with the forward
-    sums split by examples, every thread read them all, and two threads took 0.72-0.76x
-    of one (measured). The sums over a block of pixels are added at the end, so results
-    differ from one thread's in rounding only. A function of its own, compiled only where
-    there are threads: its parallel loop was half the kernel's cold compile.
-    """
-    n = _check_scratch(net, Y, batch_size, acts, dels, ids)
-    n_threads = bounds.size - 1
-    no, yes = np.bool_(False), np.bool_(True)
-    step = np.empty(1, theta.dtype)
-    part, block = w_up.size // n_threads, parts.size // n_threads  # one of each per thread
-    start = 0
-    while start < n and min(batch_size, n - start) >= _MIN_PARALLEL_BATCH:
-        m = min(batch_size, n - start)
-        step[0] = eta / m
-        for e in range(m):
-            ids[e] = start + e if order.size == 0 else order[start + e]
-        size = (m + n_threads - 1) // n_threads
-        for phase in range(3):
-            for u in prange(n_threads):
-                t = np.int64(u)  # prange's index is unsigned; int64 keeps the callees' signatures
-                if phase == 0:
-                    _first_layer_part(theta, net, index, ids, m, bounds[t], bounds[t + 1], parts, t * block)
-                elif phase == 1:
-                    lo = min(t * size, m)
-                    hi = min(lo + size, m)
-                    _first_layer_join(theta, net, parts, n_threads, lo, hi, acts)
-                    _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up[t * part : (t + 1) * part])
-                else:
-                    _first_layer_step(
-                        theta, grad, net, index, ids, m, dels, bounds[t], bounds[t + 1], marks, rows, no, step[0], yes
-                    )
-                    if t == n_threads - 1:
-                        _dense_step(theta, grad, net, m, acts, dels, step[0], yes)
-        start += batch_size
-    return start
+            _dense_step(theta, grad, net, m, acts, dels, step[0], yes)
+        else:
+            _first_layer_part(theta, net, index, ids, m, p_lo, p_hi, parts, t * block)
+            arrived += n_threads
+            if not spin.barrier(sync, arrived):
+                return
+            size = (m + n_threads - 1) // n_threads
+            lo = min(t * size, m)
+            hi = min(lo + size, m)
+            _first_layer_join(theta, net, parts, n_threads, lo, hi, acts)
+            _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up)
+            arrived += n_threads
+            if not spin.barrier(sync, arrived):
+                return
+            _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step[0], yes)
+            if t == n_threads - 1:
+                _dense_step(theta, grad, net, m, acts, dels, step[0], yes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -614,7 +611,7 @@ class _Run:
         self.w_up = np.zeros(threads * layout.untransposed_size(), dtype)  # one per thread
         # Per thread, its block's part of every example's first-layer sum (only with threads).
         self.parts = _aligned_zeros(threads * m * int(layout.widths[1]) if threads > 1 else 0, dtype)
-        self.ids = np.zeros(m, np.int64)
+        self.ids = np.zeros(threads * m, np.int64)  # one block per thread
         self.marks = np.zeros(sizes[0], np.uint8)
         self.rows = np.zeros(sizes[0], np.int64)
         # Blocks of pixel rows with equal shares of the index's entries, one per thread.
@@ -638,6 +635,13 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     return _params(run.grad, run.layout)
 
 
+def _run_epoch(run: _Run, order: np.ndarray, batch_size: int, eta: float) -> None:
+    """Run one epoch on run.theta in place, on as many threads as run.bounds has blocks."""
+    args = (run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, eta, run.acts, run.dels, run.w_up,
+            run.ids, run.marks, run.rows, run.bounds, run.parts, run.skip)  # fmt: skip
+    spin.run_threads(_train_epoch, run.bounds.size - 1, *args)
+
+
 def train_epoch(
     params: Params, X: np.ndarray, Y: np.ndarray, batch_size: int, eta: float, order: np.ndarray | None = None
 ) -> Params:
@@ -650,20 +654,16 @@ def train_epoch(
     if order is not None and (len(order) != n or (n and not 0 <= np.min(order) <= np.max(order) < n)):
         raise ValueError(f"order must hold {n} indices into X")  # the kernels index without bounds checks
     order = _read_only(np.empty(0, np.int64) if order is None else np.ascontiguousarray(order, np.int64))
-    args = (run.theta, run.grad, run.net, run.index, run.Y, order, int(batch_size), float(eta), run.acts, run.dels,
-            run.w_up, run.ids, run.marks, run.rows)  # fmt: skip
-    first = _train_epoch_threads(*args, run.bounds, run.parts) if run.bounds.size > 2 else 0
-    _train_epoch(*args, run.skip, first)
+    _run_epoch(run, order, int(batch_size), float(eta))
     return _params(run.theta, run.layout)
 
 
 def warm_up(sizes: list[int], dtype: str) -> None:
-    """Compile (or load from the on-disk cache) every kernel, and start Numba's threads if it has several.
+    """Compile (or load from the on-disk cache) every kernel, and run an epoch on as many threads as Numba has.
 
     Compiled per dtype only: any sizes, any batch size, and both kinds of index (compact
     and full share every compiled type; the warm-up runs both, so both are exercised).
-    The batches split over threads are compiled only with several threads: a run that
-    changes its thread count from one to more compiles them in its next warm_up.
+    One compiled epoch serves every thread count; the warm-up runs it on this process's.
     """
     n = 2 * _MIN_PARALLEL_BATCH
     params = init_params(sizes, seed=0, dtype=dtype)
