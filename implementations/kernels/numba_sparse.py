@@ -215,13 +215,23 @@ def _params(theta: np.ndarray, layout: _Layout) -> Params:
 # ``index`` the tuple (starts, pixels, codes, table, full) of _build_index; acts and dels are
 # flat (m, col_off[-1]) scratch, one row per example of the batch; ids lists the batch's
 # examples.
+#
+# Every kernel here and in simd is compiled with ``_nrt=False``: no reference counts. Numba
+# otherwise counts a reference (an atomic add, then a subtract) for each array taken out of
+# a tuple or passed on, in every call and in some loops (read in the generated code: 9 on
+# entry to _first_layer_part, 2 more per example), and its pruning pass left them in. They
+# took 18% of an epoch at batch size 1 and 25% at batch 100 (float32, one core, side by
+# side). It is safe only because these kernels allocate nothing and return no array: every
+# array is made, and kept alive, by the Python caller (_Run) for the whole call. The option
+# is Numba's own, but private (numba/numba#1204): a Numba upgrade that drops it fails here
+# loudly, at compile time.
 # ---------------------------------------------------------------------------------------
 
 
 # error_model="numpy": under Python's error model Numba checks every division for a zero divisor
 # (to raise ZeroDivisionError), and that branch kept LLVM from vectorising the loop: 11 cycles a
 # unit in float32 against 2 without it (measured). 1 + exp(-z) is at least 1, never zero.
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _sigmoid(A, lo, hi):
     """Set A[lo:hi] = sigmoid(A[lo:hi]). (Numba JIT-compiled; one long loop, vectorised, exp included)"""
     one = A.dtype.type(1.0)
@@ -230,7 +240,7 @@ def _sigmoid(A, lo, hi):
         a[q] = one / (one + exp(-a[q]))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up):
     """Fill rows lo..hi-1 of acts and dels with a^l and delta^l, l = 1..L, of examples ids[lo:hi].
     (Numba JIT-compiled)
@@ -252,7 +262,7 @@ def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up):
     _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up):
     """Fill rows lo..hi-1 of acts' blocks 2..L and of every block of dels, from a^1 in acts' first block.
     (Numba JIT-compiled)
@@ -312,7 +322,7 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up):
                 dels[q + k] = dels[q + k] * acts[q + k] * (one - acts[q + k])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _first_layer_part(theta, net, index, ids, m, p_lo, p_hi, parts, o):
     """Set parts[o + e * n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in [p_lo, p_hi) only,
     for e < m (no bias). (Numba JIT-compiled)"""
@@ -324,7 +334,7 @@ def _first_layer_part(theta, net, index, ids, m, p_lo, p_hi, parts, o):
         sparse_combine(theta, w_off[0], w, pixels, codes, table, full, lo, hi, parts, o + e * w, w, L, np.int64(-1))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _first_layer_join(theta, net, parts, n_parts, lo, hi, acts):
     """Set rows lo..hi-1 of acts' first block to a^1 = sigmoid(sum of the n_parts partial sums + b^1).
     (Numba JIT-compiled; part k of row e at parts[(k * cap + e) * n_1p :], cap = parts.size // n_parts // n_1p)"""
@@ -340,7 +350,7 @@ def _first_layer_join(theta, net, parts, n_parts, lo, hi, acts):
     _sigmoid(acts, lo * w, hi * w)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _entries(starts, pixels, i, p_lo, p_hi, n_in):
     """Return the entries [lo, hi) of example i whose pixels lie in [p_lo, p_hi) (pixels are sorted).
     (Numba JIT-compiled)"""
@@ -352,7 +362,7 @@ def _entries(starts, pixels, i, p_lo, p_hi, n_in):
     return lo, hi
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _first_at_least(pixels, lo, hi, k):
     """Return the first p in [lo, hi) with pixels[p] >= k (hi if none): a binary search. (Numba JIT-compiled)
 
@@ -368,7 +378,7 @@ def _first_at_least(pixels, lo, hi, k):
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, tracked, step, apply):
     """Apply w^1T[p] -= step * (sum over the m examples of x_p delta^1) for pixel rows p in [p_lo, p_hi).
     (Numba JIT-compiled)
@@ -408,7 +418,7 @@ def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, 
         _apply_zero(W, G, p_lo * width, (p_hi - p_lo) * width, step, L)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _apply_zero(W, G, o, size, step, L):
     """Apply W[o : o + size] -= step * G[o : o + size] (bit for bit as :func:`_step`), then zero G there.
     (Numba JIT-compiled; size a multiple of the lanes L)"""
@@ -418,7 +428,7 @@ def _apply_zero(W, G, o, size, step, L):
         simd.vstore(G, q, zero)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _dense_step(theta, grad, net, m, acts, dels, step, apply):
     """Write the biases' and the dense layers' gradients over the m examples into grad, then apply
     theta -= step * grad there if ``apply``. (Numba JIT-compiled)"""
@@ -435,7 +445,7 @@ def _dense_step(theta, grad, net, m, acts, dels, step, apply):
         _step(theta, grad, b_off[0], theta.size, step)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _step(theta, g, lo, hi, step):
     """Apply theta[lo:hi] -= step * g[lo:hi], the shared update's rounding. (Numba JIT-compiled)"""
     # Slices first, then loops from 0: a loop from a variable start keeps Numba's negative-index
@@ -445,7 +455,7 @@ def _step(theta, g, lo, hi, step):
         dense[q] -= step * g[q]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _skip_bounds(net, dels, step, vmax, tiny, bound):
     """Set bound (n_1p,) for one example's first-layer update and return whether any lane may be skipped.
     (Numba JIT-compiled)
@@ -468,7 +478,7 @@ def _skip_bounds(net, dels, step, vmax, tiny, bound):
 
 
 # Inlined into its one caller: compiled on its own, all it calls was optimised once more (0.7 s per dtype).
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", _nrt=False)
 def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, bound):
     """Apply one per-example SGD step (batch size 1) on example ids[0] to theta in place. (Numba JIT-compiled)
 
@@ -496,7 +506,7 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
                 simd.axpy(theta, w_off[l] + k * w, -step, acts[a + k], dels, d, w, L)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _check_scratch(net, Y, batch_size, acts, dels, ids):
     """Raise ValueError unless acts, dels and ids hold a batch of batch_size rows. (Numba JIT-compiled)"""
     n = Y.size // net[0][-1]
@@ -505,7 +515,7 @@ def _check_scratch(net, Y, batch_size, acts, dels, ids):
     return n
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)
 def _train_epoch(
     t, sync, theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds, parts, skip
 ):
@@ -537,11 +547,11 @@ def _train_epoch(
     n = _check_scratch(net, Y, batch_size, acts, dels, ids)
     vmax, tiny, bound = skip
     yes, no = np.bool_(True), np.bool_(False)
-    step = np.empty(1, theta.dtype)
+    real = theta.dtype.type
     p_lo, p_hi, block, arrived = bounds[t], bounds[t + 1], parts.size // n_threads, 0
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
-        step[0] = eta / m  # rounded to theta's dtype first, as the shared update does
+        step = real(eta / m)  # rounded to theta's dtype first, as the shared update does
         whole = n_threads == 1 or m < _MIN_PARALLEL_BATCH
         if whole and n_threads > 1:  # the short last batch of a split epoch: thread 0 alone, after all others
             arrived += n_threads
@@ -550,14 +560,12 @@ def _train_epoch(
         for e in range(m):
             ids[e] = start + e if order.size == 0 else order[start + e]
         if whole and m == 1:
-            _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step[0], vmax, tiny, bound)
+            _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, bound)
         elif whole:
             _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels, w_up)
             tracked, n_in = m < _ALL_ROWS_BATCH, net[0][0]  # every row: thread 0 alone here
-            _first_layer_step(
-                theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step[0], yes
-            )
-            _dense_step(theta, grad, net, m, acts, dels, step[0], yes)
+            _first_layer_step(theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step, yes)
+            _dense_step(theta, grad, net, m, acts, dels, step, yes)
         else:
             _first_layer_part(theta, net, index, ids, m, p_lo, p_hi, parts, t * block)
             arrived += n_threads
@@ -571,9 +579,9 @@ def _train_epoch(
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
-            _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step[0], yes)
+            _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step, yes)
             if t == n_threads - 1:
-                _dense_step(theta, grad, net, m, acts, dels, step[0], yes)
+                _dense_step(theta, grad, net, m, acts, dels, step, yes)
 
 
 # ---------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ the vectors), only slower.
 intrinsics here), branch-free, so a loop applying it to an array is vectorised by LLVM.
 It is within 2 ulp of libm over the whole range, down to subnormal results
 (tests/test_simd.py). It is not a general-purpose library.
+
+The compiled helpers here count no references (``_nrt=False``); why, and why that is
+safe for them, is said in :mod:`numba_sparse`, their user.
 """
 
 from __future__ import annotations
@@ -286,7 +289,7 @@ def _exp_overload(x):
     return None
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def exp_array(x, out):
     """Set out (n,) = e**x (n,) with :func:`exp`, element by element. (Numba JIT-compiled; for tests)"""
     for i in range(x.size):
@@ -302,7 +305,7 @@ def exp_array(x, out):
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def sparse_combine(src, base, stride, pixels, codes, table, full, lo, hi, out, o, width, L, b):
     """Set out[o : o + width] = (sum over p in [lo, hi) of x_p * src[base + pixels[p] * stride :][:width]) + src[b:].
     (Numba JIT-compiled)
@@ -347,7 +350,7 @@ def sparse_combine(src, base, stride, pixels, codes, table, full, lo, hi, out, o
         _store4(out, o + col, L, K, a0, a1, a2, a3, src, b + col if b >= 0 else -1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def dense_combine(src, base, stride, coef, c_base, c_stride, n, out, o, width, L, bias, b):
     """Set out[o : o + width] = sum over t < n of coef[c_base + t * c_stride] * src[base + t * stride :][:width],
     plus bias[b : b + width] where b >= 0. (Numba JIT-compiled)"""
@@ -368,7 +371,7 @@ def dense_combine(src, base, stride, coef, c_base, c_stride, n, out, o, width, L
         _store4(out, o + col, L, K, a0, a1, a2, a3, bias, b + col if b >= 0 else -1)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _store4(out, o, L, K, a0, a1, a2, a3, bias, b):
     """Store the K vectors a0.. at out[o:], each plus its vector of bias[b:] if b >= 0."""
     if b >= 0:
@@ -385,7 +388,7 @@ def _store4(out, o, L, K, a0, a1, a2, a3, bias, b):
         vstore(out, o + 3 * L, a3)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def scatter(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, width, L):
     """Add (scale * x_p) * d[o : o + width] to dst[base + pixels[p] * stride :][:width] for p in [lo, hi), one
     FMA per element; x_p as in :func:`sparse_combine`. (Numba JIT-compiled)
@@ -417,7 +420,7 @@ def scatter(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, 
             vstore(dst, r, vfma(v, d0, vload(dst, r)))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def scatter_skip(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d, o, width, L, bound):
     """Do what :func:`scatter` does, leaving out a lane of d in a row where |dst| > bound there (see
     :func:`vkeep`); the caller sets bound only where that provably changes nothing. (Numba JIT-compiled)
@@ -443,7 +446,7 @@ def scatter_skip(dst, base, stride, pixels, codes, table, full, lo, hi, scale, d
             vstore(dst, r, vfma(v, vkeep(d0, w0, b0), w0))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def axpy(dst, o, scale, a, d, do, width, L):
     """Add scale * (d[do : do + width] * a) to dst[o : o + width], each product rounded (no FMA): the reference's
     w - step * (delta * a) with scale = -step, bit for bit. (Numba JIT-compiled)"""
@@ -452,7 +455,7 @@ def axpy(dst, o, scale, a, d, do, width, L):
         vstore(dst, o + col, vadd(vload(dst, o + col), vmul(s, vmul(vload(d, do + col), c))))
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def column_sum(src, base, stride, n, out, o, width, L):
     """Set out[o : o + width] = sum over t < n of src[base + t * stride :][:width], in order. (Numba JIT-compiled)"""
     zero = src.dtype.type(0.0)

@@ -95,7 +95,7 @@ def _relax(typingctx, spins):
     return types.none(spins), codegen
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, _nrt=False)  # no reference counts: see numba_sparse
 def barrier(sync, target):
     """Arrive, then wait until sync[ARRIVED] reaches target; return False if another thread failed.
     (Numba JIT-compiled)
