@@ -195,7 +195,9 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
             sparse._run_epoch(run, in_order, m, eta)
             return
         for ids in batches:
-            sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up)
+            sparse._forward_backward(
+                run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up, False
+            )
             sparse._first_layer_step(
                 *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False
             )  # fmt: skip

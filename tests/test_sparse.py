@@ -80,6 +80,20 @@ def test_per_example_epoch_matches_reference(sizes):
         assert max_rel_error(got, reference_epoch(params, X, Y, 1, order)) <= RTOL64
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("sizes", DEPTHS, ids=lambda s: "-".join(map(str, s)))
+def test_per_example_epoch_keeps_its_untransposed_copy_bit_for_bit(sizes, dtype):
+    """At batch size 1 the dense layers' untransposed copy is updated beside theta, never copied again."""
+    params = init_params(sizes, seed=12, dtype=dtype)
+    X, Y = sparse_batch(sizes, 40, seed=13, dtype=dtype)
+    run = numba_sparse._Run(params, X, Y, 1)
+    after = epoch_of(run, np.random.default_rng(14).permutation(40), 1)
+    fresh = np.zeros_like(run.w_up)
+    numba_sparse._untranspose(run.theta, run.net, fresh)
+    assert np.array_equal(run.w_up, fresh)
+    assert not params_equal(after, params)  # it trained
+
+
 def test_per_example_step_touches_only_rows_of_nonzero_pixels():
     params = init_params([784, 30, 10], seed=10)
     X, Y = random_batch([784, 30, 10], 1, seed=11)
@@ -200,7 +214,9 @@ def test_float32_skipping_unchanged_lanes_at_batch_1_is_bit_for_bit():
     found = False
     for i in order:
         ids = np.array([i], np.int64)
-        numba_sparse._forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, 1, run.acts, run.dels, run.w_up)
+        numba_sparse._forward_backward(
+            run.theta, run.net, run.index, run.Y, ids, 0, 1, run.acts, run.dels, run.w_up, False
+        )
         found |= numba_sparse._skip_bounds(run.net, run.dels, np.float32(3.0), *run.skip)
     assert found
 

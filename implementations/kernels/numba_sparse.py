@@ -169,9 +169,9 @@ class _Layout:
         self.col_off = np.concatenate([[0], np.cumsum(self.widths[1:])]).astype(np.int64)
 
     def untransposed_size(self) -> int:
-        """Return the largest n_(l+1) * n_lp over the dense layers (l >= 1): room for one w^(l+1) untransposed."""
+        """Return the sum of n_(l+1) * n_lp over the dense layers (l >= 1): room for each w^(l+1) untransposed."""
         sizes, widths = self.sizes, self.widths
-        return max([int(sizes[l + 1] * widths[l]) for l in range(1, len(sizes) - 1)], default=1)
+        return max(sum(int(sizes[l + 1] * widths[l]) for l in range(1, len(sizes) - 1)), 1)
 
     def weights(self, theta: np.ndarray, l: int) -> np.ndarray:
         """Return the view of theta holding w^(l+1)T, shape (n_l, n_(l+1)p)."""
@@ -241,7 +241,7 @@ def _sigmoid(A, lo, hi):
 
 
 @njit(cache=True, _nrt=False)
-def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up):
+def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up, kept):
     """Fill rows lo..hi-1 of acts and dels with a^l and delta^l, l = 1..L, of examples ids[lo:hi].
     (Numba JIT-compiled)
 
@@ -259,17 +259,33 @@ def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up):
             theta, w_off[0], w, pixels, codes, table, full, starts[i], starts[i + 1], acts, e * w, w, L, b_off[0]
         )
     _sigmoid(acts, lo * w, hi * w)
-    _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up)
+    _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept)
 
 
 @njit(cache=True, _nrt=False)
-def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up):
+def _untranspose(theta, net, w_up):
+    """Copy each dense layer's w^(l+1) (n_(l+1), n_lp), l >= 1, untransposed into w_up, one after another;
+    padding columns zero. (Numba JIT-compiled)"""
+    sizes, widths, w_off = net[0], net[1], net[2]
+    u = 0
+    for l in range(1, sizes.size - 1):
+        w_prev, w = widths[l], widths[l + 1]
+        for k in range(sizes[l]):
+            for j in range(sizes[l + 1]):
+                w_up[u + j * w_prev + k] = theta[w_off[l] + k * w + j]
+        u += sizes[l + 1] * w_prev
+
+
+@njit(cache=True, _nrt=False)
+def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
     """Fill rows lo..hi-1 of acts' blocks 2..L and of every block of dels, from a^1 in acts' first block.
     (Numba JIT-compiled)
 
     Each dense layer, the output errors, then the errors back to the first layer. Padding
-    columns of dels are zero, so they add nothing to any gradient. w_up is scratch for one
-    dense layer's weights untransposed (at least :meth:`_Layout.untransposed_size` elements).
+    columns of dels are zero, so they add nothing to any gradient. w_up holds the dense
+    layers' weights untransposed (:meth:`_Layout.untransposed_size` elements, as
+    :func:`_untranspose` lays them out): copied here first unless ``kept`` says it already
+    holds them (batch size 1 keeps the copy up to date, :func:`_sgd_one`).
     """
     sizes, widths, w_off, b_off, col_off, L = net
     cap = acts.size // col_off[-1]
@@ -306,17 +322,20 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up):
     # delta^l = (w^(l+1)T delta^(l+1)) * sigma'(z^l), from a copy of w^(l+1) untransposed: each example's
     # sum is then one combination of n_(l+1) rows held in vector registers, where n_l dot products,
     # each ending in a horizontal sum, took a third of this function's time (measured).
+    if not kept:
+        _untranspose(theta, net, w_up)
+    u = 0
+    for l in range(1, n_layers):
+        u += sizes[l + 1] * widths[l]
+    no_bias = np.int64(-1)  # int64, not a literal: one compiled dense_combine, not two
     for l in range(n_layers - 1, 0, -1):
         w_prev, w = widths[l], widths[l + 1]
         c_prev, c = cap * col_off[l - 1], cap * col_off[l]
-        for k in range(sizes[l]):
-            for j in range(sizes[l + 1]):
-                w_up[j * w_prev + k] = theta[w_off[l] + k * w + j]
-        start, no_bias = np.int64(0), np.int64(-1)  # int64, not literals: one compiled dense_combine, not two
+        u -= sizes[l + 1] * w_prev  # w^(l+1) untransposed starts here
         for e in range(lo, hi):
             q = c_prev + e * w_prev
             dense_combine(
-                w_up, start, w_prev, dels, c + e * w, np.int64(1), sizes[l + 1], dels, q, w_prev, L, w_up, no_bias
+                w_up, u, w_prev, dels, c + e * w, np.int64(1), sizes[l + 1], dels, q, w_prev, L, w_up, no_bias
             )
             for k in range(w_prev):  # padding columns of w_up are zero: their errors stay zero
                 dels[q + k] = dels[q + k] * acts[q + k] * (one - acts[q + k])
@@ -484,11 +503,14 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
 
     All errors are computed with the old weights first, as in the reference; then each
     weight gets w -= step * (x delta), only the rows of w^1T of the example's non-zero
-    pixels touched, lanes that provably stay unchanged skipped (_skip_bounds).
+    pixels touched, lanes that provably stay unchanged skipped (_skip_bounds). w_up must
+    hold the dense layers' weights untransposed (:func:`_untranspose`); it gets the same
+    updates, bit for bit, so it need not be copied again for the next example (the copy
+    was an eighth of an example's time, float32).
     """
     sizes, widths, w_off, b_off, col_off, L = net
     starts, pixels, codes, table, full = index
-    _forward_backward(theta, net, index, Y, ids, np.int64(0), np.int64(1), acts, dels, w_up)
+    _forward_backward(theta, net, index, Y, ids, np.int64(0), np.int64(1), acts, dels, w_up, np.bool_(True))
     i = ids[0]
     lo, hi, width, zero = starts[i], starts[i + 1], widths[1], np.int64(0)
     if tiny > 0 and _skip_bounds(net, dels, step, vmax, tiny, bound):
@@ -497,13 +519,21 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
         scatter(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L)
     # Whole padded rows, a vector at a time: padding lanes of dels are zero, so padding weights stay zero.
     cap, one = acts.size // col_off[-1], theta.dtype.type(1.0)  # example 0's rows: one per layer's block
+    s, u = -step, 0
     for l in range(sizes.size - 1):
         w, d = widths[l + 1], cap * col_off[l]
-        simd.axpy(theta, b_off[l], -step, one, dels, d, w, L)
+        simd.axpy(theta, b_off[l], s, one, dels, d, w, L)
         if l > 0:
-            a = cap * col_off[l - 1]
-            for k in range(sizes[l]):
-                simd.axpy(theta, w_off[l] + k * w, -step, acts[a + k], dels, d, w, L)
+            a, n_in = cap * col_off[l - 1], sizes[l]
+            for k in range(n_in):
+                simd.axpy(theta, w_off[l] + k * w, s, acts[a + k], dels, d, w, L)
+            # The copy's row j, columns k < n_l: the same w + s * (delta_j a_k), each product rounded
+            # (padding columns stay zero; acts' padding is not zero, so no whole vectors here).
+            for j in range(sizes[l + 1]):
+                row, x, dj = w_up[u + j * widths[l] :][:n_in], acts[a : a + n_in], dels[d + j]
+                for k in range(n_in):
+                    row[k] = row[k] + s * (x[k] * dj)
+            u += sizes[l + 1] * widths[l]
 
 
 @njit(cache=True, _nrt=False)
@@ -549,6 +579,7 @@ def _train_epoch(
     yes, no = np.bool_(True), np.bool_(False)
     real = theta.dtype.type
     p_lo, p_hi, block, arrived = bounds[t], bounds[t + 1], parts.size // n_threads, 0
+    kept = False  # whether w_up holds the dense layers untransposed (batch size 1 only)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         step = real(eta / m)  # rounded to theta's dtype first, as the shared update does
@@ -560,9 +591,12 @@ def _train_epoch(
         for e in range(m):
             ids[e] = start + e if order.size == 0 else order[start + e]
         if whole and m == 1:
+            if not kept:  # the first example of a batch-size-1 epoch: its copy of the dense layers
+                _untranspose(theta, net, w_up)
+                kept = True
             _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, bound)
         elif whole:
-            _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels, w_up)
+            _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels, w_up, no)
             tracked, n_in = m < _ALL_ROWS_BATCH, net[0][0]  # every row: thread 0 alone here
             _first_layer_step(theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step, yes)
             _dense_step(theta, grad, net, m, acts, dels, step, yes)
@@ -575,7 +609,7 @@ def _train_epoch(
             lo = min(t * size, m)
             hi = min(lo + size, m)
             _first_layer_join(theta, net, parts, n_threads, lo, hi, acts)
-            _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up)
+            _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, no)
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
@@ -636,7 +670,7 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     if len(X):
         # The pieces of a batch step, without the step: each is compiled once, for train_epoch too.
         m, ids, zero = len(X), np.arange(len(X), dtype=np.int64), params.dtype.type(0.0)
-        _forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up)
+        _forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up, False)
         args = (run.theta, run.grad, run.net, run.index, ids, m, run.dels, 0, params.sizes[0], run.marks, run.rows)
         _first_layer_step(*args, False, zero, False)
         _dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, zero, False)
