@@ -199,7 +199,7 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
                 run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up, False
             )
             sparse._first_layer_step(
-                *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False
+                *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False, run.spans[:0]
             )  # fmt: skip
             sparse._dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, step, False)
 
