@@ -69,14 +69,17 @@ description = "Numba, first layer over the non-zero pixels only (exact), vector 
 # Skips zero inputs: the harness reports the multiply-adds it does beside the dense count.
 sparse_input = True
 
-# Smallest mini-batch split over threads. Measured side by side on two cores (noisy,
-# shared machine): at batch 32 the split lost or tied; at 64-200 it won in most pairs.
-_MIN_PARALLEL_BATCH = 64
 # Smallest mini-batch whose w^1T gradient is applied (and zeroed) whole; below it only the
 # rows its examples touch are tracked and applied. Measured at batch 10, one core: whole,
 # the first-layer step took 33 ms an epoch in float32 against 44 tracked (float64 85 and
 # 84); it was 64 while zeroing a row went through a slice, a view per row.
 _ALL_ROWS_BATCH = 8
+# Smallest mini-batch split over threads; a split batch applies its threads' blocks whole,
+# so not below _ALL_ROWS_BATCH. Two threads against one, side by side in one process (9
+# epochs each, full MNIST, spin barriers): batch 8 0.79-0.83x (float32), 0.83-0.87x
+# (float64); batch 10 0.79x, 0.74-0.76x; batch 32 0.74-0.75x, 0.76-0.81x. (With a prange
+# loop per phase, the split lost or tied up to batch 32.)
+_MIN_PARALLEL_BATCH = _ALL_ROWS_BATCH
 # Float32 errors below this may make subnormal products at batch 1: their lanes are the
 # candidates for skipping (see _skip_bounds). Float64 has no such trouble (0: none).
 _TINY = {np.dtype("float32"): 2.0**-60, np.dtype("float64"): 0.0}
