@@ -62,7 +62,15 @@ from numba import njit
 
 from implementations.core import Params, init_params, predict
 from implementations.kernels import simd, spin
-from implementations.kernels.simd import column_sum, dense_combine, exp, scatter, scatter_skip, sparse_combine
+from implementations.kernels.simd import (
+    column_sum,
+    dense_combine,
+    dense_rows,
+    exp,
+    scatter,
+    scatter_skip,
+    sparse_combine,
+)
 
 name = "numba-sparse"
 description = "Numba, first layer over the non-zero pixels only (exact), vector registers, w^lT kept transposed"
@@ -297,22 +305,7 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
     for l in range(1, n_layers):
         w_in, w = widths[l], widths[l + 1]
         a_in, z_out = cap * col_off[l - 1], cap * col_off[l]
-        for e in range(lo, hi):
-            dense_combine(
-                theta,
-                w_off[l],
-                w,
-                acts,
-                a_in + e * w_in,
-                np.int64(1),
-                sizes[l],
-                acts,
-                z_out + e * w,
-                w,
-                L,
-                theta,
-                b_off[l],
-            )
+        dense_rows(theta, w_off[l], w, acts, a_in, w_in, sizes[l], acts, z_out, w, w, L, theta, b_off[l], lo, hi)
         _sigmoid(acts, z_out + lo * w, z_out + hi * w)
     # delta^L = (a^L - y) * sigma'(z^L), with sigma'(z) = a * (1 - a), in the reference's order.
     n_out, w = sizes[n_layers], widths[n_layers]
@@ -330,18 +323,18 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
     u = 0
     for l in range(1, n_layers):
         u += sizes[l + 1] * widths[l]
-    no_bias = np.int64(-1)  # int64, not a literal: one compiled dense_combine, not two
     for l in range(n_layers - 1, 0, -1):
         w_prev, w = widths[l], widths[l + 1]
         c_prev, c = cap * col_off[l - 1], cap * col_off[l]
         u -= sizes[l + 1] * w_prev  # w^(l+1) untransposed starts here
-        for e in range(lo, hi):
-            q = c_prev + e * w_prev
-            dense_combine(
-                w_up, u, w_prev, dels, c + e * w, np.int64(1), sizes[l + 1], dels, q, w_prev, L, w_up, no_bias
-            )
-            for k in range(w_prev):  # padding columns of w_up are zero: their errors stay zero
-                dels[q + k] = dels[q + k] * acts[q + k] * (one - acts[q + k])
+        no_bias = np.int64(-1)
+        dense_rows(w_up, u, w_prev, dels, c, w, sizes[l + 1], dels, c_prev, w_prev, w_prev, L, w_up, no_bias, lo, hi)
+        # Times sigma'(z^l), over the rows' whole block at once: slices, then a loop from 0, which
+        # vectorises (from a variable start Numba keeps its negative-index checks, and it does not).
+        # Padding columns of w_up are zero: their errors stay zero.
+        d, a = dels[c_prev + lo * w_prev : c_prev + hi * w_prev], acts[c_prev + lo * w_prev : c_prev + hi * w_prev]
+        for k in range(d.size):
+            d[k] = d[k] * a[k] * (one - a[k])
 
 
 @njit(cache=True, _nrt=False)
