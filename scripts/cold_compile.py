@@ -7,7 +7,7 @@ Each measurement is a fresh Python process with an empty Numba cache of its own
 found and nothing is left behind) that imports the kernel and calls its ``warm_up`` for
 the network [784, 30, 10]: the time from before the import to after the last
 ``warm_up``, Numba's own import included. Settings: Numba threads (``--threads``,
-repeatable; the kernel compiles its thread-split epoch only with more than one) and
+repeatable; a kernel may compile other code for other thread counts) and
 dtypes (``--dtype``, repeatable: one warm-up each, in one process). ``backprop-bench run``
 uses float64 and every core by default, so that cell is the one a newcomer waits for.
 """
