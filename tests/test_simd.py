@@ -113,3 +113,18 @@ def test_sparse_kernel_matches_reference_at_another_vector_width(cpu):
     assert found["vector_bytes"] == vector_bytes
     wrong = {case: error for case, error in found["errors"].items() if not error <= 1e-10}
     assert not wrong, f"{cpu}: {wrong}"
+
+
+@pytest.mark.skipif(platform.machine().lower() not in {"x86_64", "amd64"}, reason="reads x86-64 assembly")
+def test_prefetch_lines_asks_for_every_cache_line_of_the_span():
+    from numba import njit
+
+    @njit
+    def fetch(array, lo, hi):
+        simd.prefetch_lines(array, lo, hi)
+
+    x = np.arange(100, dtype=np.uint16)
+    fetch(x, 3, 90)  # a hint only: nothing changes
+    assert np.array_equal(x, np.arange(100, dtype=np.uint16))
+    assembly = fetch.inspect_asm(fetch.signatures[0])
+    assert "prefetcht0" in assembly  # x86's prefetch into every cache level: LLVM kept the hint

@@ -204,6 +204,32 @@ def vkeep(typingctx, d, w, bound):
     return d(d, w, bound), codegen
 
 
+# Bytes in a cache line on the x86 and Arm cores this runs on: prefetch_lines asks for one per line.
+CACHE_LINE = 64
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the CPU to bring the cache line holding array[index] into its caches (LLVM's ``llvm.prefetch``:
+    a read, kept close). A hint only: it changes nothing, never faults, and is dropped where it has no
+    instruction."""
+    if not (isinstance(array, types.Array) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        index = context.cast(builder, args[1], signature.args[1], types.intp)
+        address = builder.bitcast(builder.gep(data, [index]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        function_type = ir.FunctionType(ir.VoidType(), [address.type, i32, i32, i32])
+        function = cgutils.get_or_insert_function(builder.module, function_type, "llvm.prefetch.p0")
+        # read (0), keep in every cache level (locality 3), data cache (1)
+        builder.call(function, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen
+
+
 @intrinsic
 def _bits_as_float(typingctx, bits):
     """Return the float whose bits are ``bits`` (int32 -> float32, int64 -> float64)."""
@@ -500,6 +526,14 @@ def axpy(dst, o, scale, a, d, do, width, L):
         vstore(dst, o + col, vadd(vload(dst, o + col), vmul(s, vmul(vload(d, do + col), c))))
 
 
+@njit(cache=True, inline="always", _nrt=False)
+def prefetch_lines(array, lo, hi):
+    """Prefetch every cache line of array[lo:hi] (1-d, lo < hi within the array). (Numba JIT-compiled)"""
+    for q in range(lo, hi, CACHE_LINE // array.itemsize):
+        prefetch(array, q)
+    prefetch(array, hi - 1)  # lo need not start a line: the last one may not have been reached
+
+
 @njit(cache=True, _nrt=False)
 def column_sum(src, base, stride, n, out, o, width, L):
     """Set out[o : o + width] = sum over t < n of src[base + t * stride :][:width], in order. (Numba JIT-compiled)"""
@@ -512,8 +546,9 @@ def column_sum(src, base, stride, n, out, o, width, L):
 
 
 __all__ = [
-    "VECTOR_BYTES", "Vec", "axpy", "column_sum", "dense_combine", "dense_rows", "exp", "exp_array", "hsum", "lanes",
-    "scatter", "scatter_skip", "sparse_combine", "vadd", "vfma", "vkeep", "vload", "vmul", "vsplat", "vstore",
+    "CACHE_LINE", "VECTOR_BYTES", "Vec", "axpy", "column_sum", "dense_combine", "dense_rows", "exp", "exp_array",
+    "hsum", "lanes", "prefetch", "prefetch_lines", "scatter", "scatter_skip", "sparse_combine", "vadd", "vfma",
+    "vkeep", "vload", "vmul", "vsplat", "vstore",
 ]  # fmt: skip
 
 
@@ -550,3 +585,6 @@ if config.DISABLE_JIT:
 
     def exp(x):
         return np.exp(x)
+
+    def prefetch(array, index):
+        pass
