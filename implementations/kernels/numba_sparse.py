@@ -67,7 +67,6 @@ from implementations.core import Params, init_params, predict
 from implementations.kernels import simd, spin
 from implementations.kernels.simd import (
     column_sum,
-    dense_combine,
     dense_rows,
     exp,
     scatter,
@@ -333,7 +332,7 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
     for l in range(1, n_layers):
         w_in, w = widths[l], widths[l + 1]
         a_in, z_out = cap * col_off[l - 1], cap * col_off[l]
-        dense_rows(theta, w_off[l], w, acts, a_in, w_in, sizes[l], acts, z_out, w, w, L, theta, b_off[l], lo, hi)
+        dense_rows(theta, w_off[l], w, acts, a_in, w_in, 1, sizes[l], acts, z_out, w, w, L, theta, b_off[l], lo, hi)
         _sigmoid(acts, z_out + lo * w, z_out + hi * w)
     # delta^L = (a^L - y) * sigma'(z^L), with sigma'(z) = a * (1 - a), in the reference's order.
     n_out, w = sizes[n_layers], widths[n_layers]
@@ -356,7 +355,7 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
         c_prev, c = cap * col_off[l - 1], cap * col_off[l]
         u -= sizes[l + 1] * w_prev  # w^(l+1) untransposed starts here
         no_bias = np.int64(-1)
-        dense_rows(w_up, u, w_prev, dels, c, w, sizes[l + 1], dels, c_prev, w_prev, w_prev, L, w_up, no_bias, lo, hi)
+        dense_rows(w_up, u, w_prev, dels, c, w, 1, sizes[l + 1], dels, c_prev, w_prev, w_prev, L, w_up, no_bias, lo, hi)
         # Times sigma'(z^l), over the rows' whole block at once: slices, then a loop from 0, which
         # vectorises (from a variable start Numba keeps its negative-index checks, and it does not).
         # Padding columns of w_up are zero: their errors stay zero.
@@ -488,10 +487,9 @@ def _dense_step(theta, grad, net, m, acts, dels, step, apply):
     for l in range(sizes.size - 1):
         w, d = widths[l + 1], cap * col_off[l]
         column_sum(dels, d, w, m, grad, b_off[l], w, L)
-        if l > 0:
-            a = cap * col_off[l - 1]
-            for k in range(sizes[l]):
-                dense_combine(dels, d, w, acts, a + k, widths[l], m, grad, w_off[l] + k * w, w, L, grad, np.int64(-1))
+        if l > 0:  # row k of w^(l+1)T's gradient: the sum over the examples of a_k delta, four rows at a time
+            a, no_bias, k_rows = cap * col_off[l - 1], np.int64(-1), sizes[l]
+            dense_rows(dels, d, w, acts, a, 1, widths[l], m, grad, w_off[l], w, w, L, grad, no_bias, 0, k_rows)
     if apply:
         _step(theta, grad, b_off[0], theta.size, step)
 

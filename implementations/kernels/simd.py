@@ -377,36 +377,15 @@ def sparse_combine(src, base, stride, pixels, codes, table, full, lo, hi, out, o
 
 
 @njit(cache=True, _nrt=False)
-def dense_combine(src, base, stride, coef, c_base, c_stride, n, out, o, width, L, bias, b):
-    """Set out[o : o + width] = sum over t < n of coef[c_base + t * c_stride] * src[base + t * stride :][:width],
-    plus bias[b : b + width] where b >= 0. (Numba JIT-compiled)"""
-    zero = src.dtype.type(0.0)
-    for col in range(0, width, 4 * L):
-        K = min(4, (width - col) // L)
-        a0 = a1 = a2 = a3 = vsplat(zero)
-        for t in range(n):
-            v = vsplat(coef[c_base + t * c_stride])
-            r = base + t * stride + col
-            a0 = vfma(v, vload(src, r), a0)
-            if K > 1:
-                a1 = vfma(v, vload(src, r + L), a1)
-            if K > 2:
-                a2 = vfma(v, vload(src, r + 2 * L), a2)
-            if K > 3:
-                a3 = vfma(v, vload(src, r + 3 * L), a3)
-        _store4(out, o + col, L, K, a0, a1, a2, a3, bias, b + col if b >= 0 else -1)
-
-
-@njit(cache=True, _nrt=False)
-def dense_rows(src, base, stride, coef, c_base, c_row, n, out, o, o_row, width, L, bias, b, lo, hi):
+def dense_rows(src, base, stride, coef, c_base, c_row, c_stride, n, out, o, o_row, width, L, bias, b, lo, hi):
     """For each row e in [lo, hi), set out[o + e * o_row :][:width] = sum over t < n of
-    coef[c_base + e * c_row + t] * src[base + t * stride :][:width], plus bias[b : b + width] where b >= 0.
-    (Numba JIT-compiled)
+    coef[c_base + e * c_row + t * c_stride] * src[base + t * stride :][:width], plus bias[b : b + width] where
+    b >= 0. (Numba JIT-compiled)
 
-    Each row's sum bit for bit as :func:`dense_combine` gives it (terms in order, from zero,
-    the bias added last), but four rows at a time, a vector column at a time: four
-    independent FMA chains share each load of src. One row alone waits out the latency of
-    every FMA in its chain (a dense layer of 30 inputs: 30 dependent FMAs per vector).
+    Each row's sum is one FMA chain (terms in order, from zero, the bias added last), four
+    rows at a time, a vector column at a time: four independent FMA chains share each load
+    of src. One row alone waits out the latency of every FMA in its chain (a dense layer of 30 inputs: 30 dependent FMAs per vector; a
+    gradient row over a batch of 100: 100).
     """
     zero = src.dtype.type(0.0)
     for col in range(0, width, L):
@@ -417,11 +396,11 @@ def dense_rows(src, base, stride, coef, c_base, c_row, n, out, o, o_row, width, 
             c1, c2, c3 = c0 + c_row, c0 + 2 * c_row, c0 + 3 * c_row
             a0 = a1 = a2 = a3 = vsplat(zero)
             for t in range(n):
-                v = vload(src, base + t * stride + col)
-                a0 = vfma(vsplat(coef[c0 + t]), v, a0)
-                a1 = vfma(vsplat(coef[c1 + t]), v, a1)
-                a2 = vfma(vsplat(coef[c2 + t]), v, a2)
-                a3 = vfma(vsplat(coef[c3 + t]), v, a3)
+                v, c = vload(src, base + t * stride + col), t * c_stride
+                a0 = vfma(vsplat(coef[c0 + c]), v, a0)
+                a1 = vfma(vsplat(coef[c1 + c]), v, a1)
+                a2 = vfma(vsplat(coef[c2 + c]), v, a2)
+                a3 = vfma(vsplat(coef[c3 + c]), v, a3)
             r = o + e * o_row + col
             if bc >= 0:
                 w = vload(bias, bc)
@@ -435,7 +414,7 @@ def dense_rows(src, base, stride, coef, c_base, c_row, n, out, o, o_row, width, 
             c0 = c_base + e * c_row
             a0 = vsplat(zero)
             for t in range(n):
-                a0 = vfma(vsplat(coef[c0 + t]), vload(src, base + t * stride + col), a0)
+                a0 = vfma(vsplat(coef[c0 + t * c_stride]), vload(src, base + t * stride + col), a0)
             if bc >= 0:
                 a0 = vadd(a0, vload(bias, bc))
             vstore(out, o + e * o_row + col, a0)
@@ -546,7 +525,7 @@ def column_sum(src, base, stride, n, out, o, width, L):
 
 
 __all__ = [
-    "CACHE_LINE", "VECTOR_BYTES", "Vec", "axpy", "column_sum", "dense_combine", "dense_rows", "exp", "exp_array",
+    "CACHE_LINE", "VECTOR_BYTES", "Vec", "axpy", "column_sum", "dense_rows", "exp", "exp_array",
     "hsum", "lanes", "prefetch", "prefetch_lines", "scatter", "scatter_skip", "sparse_combine", "vadd", "vfma",
     "vkeep", "vload", "vmul", "vsplat", "vstore",
 ]  # fmt: skip
