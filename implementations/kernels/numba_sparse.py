@@ -131,20 +131,61 @@ def _build_index(X: np.ndarray) -> tuple[np.ndarray, ...]:
     return starts, pixels, codes, levels, np.int64(full), counts
 
 
-# id(X) -> (weak reference to the read-only array, its index).
-_indexes: dict[int, tuple[weakref.ref, tuple[np.ndarray, ...]]] = {}
+def _bounds(counts: np.ndarray, n_threads: int) -> np.ndarray:
+    """Return bounds (n_threads + 1,): blocks [bounds[t], bounds[t + 1]) of pixel rows, one per thread, with equal
+    shares of the index's entries (counts (n_in,) as :func:`_build_index` gives them)."""
+    share = np.searchsorted(np.cumsum(counts), np.arange(1, n_threads) * counts.sum() / n_threads)
+    return np.concatenate([[0], share, [counts.size]]).astype(np.int64)
 
 
-def _index_of(X: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Return the index of X, reusing the one :func:`prepare` built when X is that same read-only array."""
+@njit(cache=True, _nrt=False)
+def _fill_splits(starts, pixels, bounds, splits):
+    """Set splits[i * (T + 1) + t] to example i's first entry whose pixel is at least bounds[t], T = bounds.size - 1,
+    so that example i's entries in block t are [splits[i (T + 1) + t], splits[i (T + 1) + t + 1]). (Numba JIT-compiled)
+
+    Once per index and thread count, in example order: each split epoch's thread then
+    reads where its block starts instead of searching for it, two binary searches per
+    example and thread, a third of the forward phase's time with two threads (measured).
+    """
+    n_threads = bounds.size - 1
+    for i in range(starts.size - 1):
+        lo, hi, row = starts[i], starts[i + 1], i * (n_threads + 1)
+        splits[row] = lo
+        for t in range(1, n_threads):
+            lo = _first_at_least(pixels, lo, hi, bounds[t])
+            splits[row + t] = lo
+        splits[row + n_threads] = hi
+
+
+# id(X) -> (weak reference to the read-only array, its index, {n_threads: (bounds, splits)}).
+_indexes: dict[int, tuple[weakref.ref, tuple[np.ndarray, ...], dict]] = {}
+
+
+def _index_of(X: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
+    """Return (X's index, its splits by thread count), reusing what :func:`prepare` built when X is that same
+    read-only array (else a fresh index and an empty dict)."""
     entry = _indexes.get(id(X))
     if entry is not None and entry[0]() is X:
-        return entry[1]
-    return _build_index(X)
+        return entry[1], entry[2]
+    return _build_index(X), {}
+
+
+def _split(index: tuple[np.ndarray, ...], known: dict, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (bounds (n_threads + 1,), splits) for n_threads threads (:func:`_bounds`, :func:`_fill_splits`),
+    from ``known`` or made and kept there. One thread has no splits (an empty array)."""
+    if n_threads not in known:
+        starts, pixels, counts = index[0], index[1], index[-1]
+        bounds = _bounds(counts, n_threads)
+        splits = np.zeros((starts.size - 1) * (n_threads + 1) if n_threads > 1 else 0, np.int64)
+        if n_threads > 1:
+            _fill_splits(starts, pixels, bounds, splits)
+        known[n_threads] = (bounds, _read_only(splits))
+    return known[n_threads]
 
 
 def prepare(X: np.ndarray, Y: np.ndarray) -> None:
-    """Build and keep the index of non-zero pixels of X (n, n_in) for the epochs that follow.
+    """Build and keep the index of non-zero pixels of X (n, n_in) for the epochs that follow, with where each
+    thread's block of pixels starts in every example, for as many Numba threads as this process runs now.
 
     Kept only for a read-only array, which cannot change behind the index's back (the
     harness passes its training set read-only); keyed by the array's identity and dropped
@@ -153,8 +194,9 @@ def prepare(X: np.ndarray, Y: np.ndarray) -> None:
     if X.flags.writeable:
         return
     key = id(X)
-    index = _build_index(X)
-    _indexes[key] = (weakref.ref(X, lambda _, key=key: _indexes.pop(key, None)), index)
+    index, known = _build_index(X), {}
+    _split(index, known, numba.get_num_threads())  # where each thread's block starts, for as many as run now
+    _indexes[key] = (weakref.ref(X, lambda _, key=key: _indexes.pop(key, None)), index, known)
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,17 +407,18 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
 
 
 @njit(cache=True, _nrt=False)
-def _first_layer_part(theta, net, index, ids, m, p_lo, p_hi, parts, o, spans):
-    """Set parts[o + e * n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in [p_lo, p_hi) only,
-    for e < m (no bias), and spans[2e : 2e + 2] to the entries those pixels are (for :func:`_first_layer_step`).
-    (Numba JIT-compiled)"""
-    sizes, widths, w_off, L = net[0], net[1], net[2], net[5]
+def _first_layer_part(theta, net, index, ids, m, splits, t, parts, o):
+    """Set parts[o + e * n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in block t only,
+    for e < m (no bias); splits as :func:`_fill_splits` sets it. (Numba JIT-compiled)"""
+    widths, w_off, L = net[1], net[2], net[5]
     starts, pixels, codes, table, full = index
-    w = widths[1]
+    w, stride = widths[1], splits.size // (starts.size - 1)
     for e in range(m):
         _fetch_ahead(index, ids, e)
-        lo, hi = _entries(starts, pixels, ids[e], p_lo, p_hi, sizes[0])
-        spans[2 * e], spans[2 * e + 1] = lo, hi
+        if e + _AHEAD < ids.size and ids[e + _AHEAD] >= 0:
+            simd.prefetch(splits, ids[e + _AHEAD] * stride + t)
+        q = ids[e] * stride + t
+        lo, hi = splits[q], splits[q + 1]
         sparse_combine(theta, w_off[0], w, pixels, codes, table, full, lo, hi, parts, o + e * w, w, L, np.int64(-1))
 
 
@@ -395,18 +438,6 @@ def _first_layer_join(theta, net, parts, n_parts, lo, hi, acts):
     _sigmoid(acts, lo * w, hi * w)
 
 
-@njit(cache=True, _nrt=False)
-def _entries(starts, pixels, i, p_lo, p_hi, n_in):
-    """Return the entries [lo, hi) of example i whose pixels lie in [p_lo, p_hi) (pixels are sorted).
-    (Numba JIT-compiled)"""
-    lo, hi = starts[i], starts[i + 1]
-    if p_lo > 0:
-        lo = _first_at_least(pixels, lo, hi, p_lo)
-    if p_hi < n_in:
-        hi = _first_at_least(pixels, lo, hi, p_hi)
-    return lo, hi
-
-
 @njit(cache=True, inline="always", _nrt=False)
 def _first_at_least(pixels, lo, hi, k):
     """Return the first p in [lo, hi) with pixels[p] >= k (hi if none): a binary search. (Numba JIT-compiled)
@@ -424,7 +455,7 @@ def _first_at_least(pixels, lo, hi, k):
 
 
 @njit(cache=True, _nrt=False)
-def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, tracked, step, apply, spans):
+def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, tracked, step, apply, splits, t):
     """Apply w^1T[p] -= step * (sum over the m examples of x_p delta^1) for pixel rows p in [p_lo, p_hi).
     (Numba JIT-compiled)
 
@@ -433,21 +464,18 @@ def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, 
     applied: one pass over the block, not two). Untracked, every row of the block is
     applied; tracked, only the rows the examples touch (marked in marks, which must be
     all zero on entry, and listed in rows): the others have a zero gradient. Without
-    ``apply`` nothing is applied and the gradient stays in grad. spans, if not empty, holds
-    each example's entries in the block as :func:`_first_layer_part` found them (a binary
-    search per example saved: 1.5 ms an epoch).
+    ``apply`` nothing is applied and the gradient stays in grad. With splits empty, the
+    block must be every row; else it is block t of :func:`_fill_splits`.
     """
-    sizes, widths, w_off, b_off, _, L = net
+    widths, w_off, b_off, L = net[1], net[2], net[3], net[5]
     starts, pixels, codes, table, full = index
-    width, n_in = widths[1], sizes[0]
+    width, stride = widths[1], splits.size // (starts.size - 1)
     one = theta.dtype.type(1.0)
     G = grad[w_off[0] : b_off[0]]
     count = 0
     for e in range(m):
-        if spans.size:
-            lo, hi = spans[2 * e], spans[2 * e + 1]
-        else:
-            lo, hi = _entries(starts, pixels, ids[e], p_lo, p_hi, n_in)
+        i = ids[e]
+        lo, hi = (splits[i * stride + t], splits[i * stride + t + 1]) if stride else (starts[i], starts[i + 1])
         if tracked:
             for p in range(lo, hi):
                 k = np.int64(pixels[p])
@@ -577,8 +605,8 @@ def _check_scratch(net, Y, batch_size, acts, dels, ids):
 
 @njit(cache=True, nogil=True, _nrt=False)
 def _train_epoch(
-    t, sync, theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds, parts,
-    spans, skip,
+    t, sync, theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds, splits,
+    parts, skip,
 ):  # fmt: skip
     """Run thread t's share of an epoch of mini-batch SGD on theta in place; order is empty for in-order
     batches. (Numba JIT-compiled; one call per thread, each on a thread of its own: :func:`spin.run_threads`)
@@ -594,18 +622,19 @@ def _train_epoch(
     w^1T that another core has just written: with the forward sums split by examples,
     every thread read them all, and two threads took 0.72-0.76x of one (measured). No
     barrier follows the last phase: the next batch's first phase touches only the
-    thread's own rows, parts and spans, and the dense step is done before the last
+    thread's own rows and parts, and the dense step is done before the last
     thread reaches the next barrier. A shorter last batch runs whole on thread 0, once every
     thread is done.
 
     acts and dels must hold batch_size rows (else ValueError, before anything is
-    written); ids, w_up, parts and spans hold one block per thread, ids' of at least
-    batch_size + 2 _AHEAD: the batch's examples, then the next ones, for _fetch_ahead; skip is (vmax, tiny,
+    written); splits is :func:`_fill_splits`' for these bounds (empty with one thread);
+    ids, w_up and parts hold one block per thread, ids' of at least batch_size + 2 _AHEAD:
+    the batch's examples, then the next ones, for _fetch_ahead; skip is (vmax, tiny,
     bound) for _sgd_one.
     """
     n_threads = bounds.size - 1
-    cap, part, two = ids.size // n_threads, w_up.size // n_threads, spans.size // n_threads
-    ids, w_up, spans = ids[t * cap : (t + 1) * cap], w_up[t * part : (t + 1) * part], spans[t * two : (t + 1) * two]
+    cap, part = ids.size // n_threads, w_up.size // n_threads
+    ids, w_up = ids[t * cap : (t + 1) * cap], w_up[t * part : (t + 1) * part]
     n = _check_scratch(net, Y, batch_size, acts, dels, ids)
     vmax, tiny, bound = skip
     yes, no = np.bool_(True), np.bool_(False)
@@ -632,11 +661,11 @@ def _train_epoch(
             _forward_backward(theta, net, index, Y, ids, np.int64(0), m, acts, dels, w_up, no)
             tracked, n_in = m < _ALL_ROWS_BATCH, net[0][0]  # every row: thread 0 alone here
             _first_layer_step(
-                theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step, yes, spans[:0]
+                theta, grad, net, index, ids, m, dels, np.int64(0), n_in, marks, rows, tracked, step, yes, splits[:0], t
             )
             _dense_step(theta, grad, net, m, acts, dels, step, yes)
         else:
-            _first_layer_part(theta, net, index, ids, m, p_lo, p_hi, parts, t * block, spans)
+            _first_layer_part(theta, net, index, ids, m, splits, t, parts, t * block)
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
@@ -648,7 +677,7 @@ def _train_epoch(
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
-            _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step, yes, spans)
+            _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step, yes, splits, t)
             if t == n_threads - 1:
                 _dense_step(theta, grad, net, m, acts, dels, step, yes)
 
@@ -678,8 +707,9 @@ class _Run:
         self.theta = _theta(params, layout)
         self.grad = _aligned_zeros(layout.size, dtype)
         self.net = (layout.sizes, layout.widths, layout.w_off, layout.b_off, layout.col_off, layout.lanes)
-        *index, full, counts = _index_of(X)
-        self.index = (*(_read_only(a) for a in index), full)
+        index, known = _index_of(X)
+        *arrays, full, _ = index
+        self.index = (*(_read_only(a) for a in arrays), full)
         self.Y = _read_only(np.ascontiguousarray(Y, dtype).reshape(-1))
         m = max(1, min(m, len(X)))
         self.acts = _aligned_zeros(m * int(layout.col_off[-1]), dtype)
@@ -689,12 +719,9 @@ class _Run:
         # Per thread, its block's part of every example's first-layer sum (only with threads).
         self.parts = _aligned_zeros(threads * m * int(layout.widths[1]) if threads > 1 else 0, dtype)
         self.ids = np.zeros(threads * (m + 2 * _AHEAD), np.int64)  # one block per thread, with the examples ahead
-        self.spans = np.zeros(threads * 2 * m if threads > 1 else 0, np.int64)  # each example's entries in a block
         self.marks = np.zeros(sizes[0], np.uint8)
         self.rows = np.zeros(sizes[0], np.int64)
-        # Blocks of pixel rows with equal shares of the index's entries, one per thread.
-        share = np.searchsorted(np.cumsum(counts), np.arange(1, threads) * counts.sum() / threads)
-        self.bounds = np.concatenate([[0], share, [sizes[0]]]).astype(np.int64)
+        self.bounds, self.splits = _split(index, known, threads)  # each thread's block of pixel rows
         table = self.index[3]
         vmax = float(np.abs(table).max()) if table.size else 0.0
         self.skip = (vmax, _TINY[dtype], _aligned_zeros(int(layout.widths[1]), dtype))
@@ -708,7 +735,7 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
         m, ids, zero = len(X), np.arange(len(X), dtype=np.int64), params.dtype.type(0.0)
         _forward_backward(run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up, False)
         args = (run.theta, run.grad, run.net, run.index, ids, m, run.dels, 0, params.sizes[0], run.marks, run.rows)
-        _first_layer_step(*args, False, zero, False, run.spans[:0])
+        _first_layer_step(*args, False, zero, False, run.splits[:0], np.int64(0))
         _dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, zero, False)
     return _params(run.grad, run.layout)
 
@@ -716,7 +743,7 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
 def _run_epoch(run: _Run, order: np.ndarray, batch_size: int, eta: float) -> None:
     """Run one epoch on run.theta in place, on as many threads as run.bounds has blocks."""
     args = (run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, eta, run.acts, run.dels, run.w_up,
-            run.ids, run.marks, run.rows, run.bounds, run.parts, run.spans, run.skip)  # fmt: skip
+            run.ids, run.marks, run.rows, run.bounds, run.splits, run.parts, run.skip)  # fmt: skip
     spin.run_threads(_train_epoch, run.bounds.size - 1, *args)
 
 

@@ -384,8 +384,8 @@ def dense_rows(src, base, stride, coef, c_base, c_row, c_stride, n, out, o, o_ro
 
     Each row's sum is one FMA chain (terms in order, from zero, the bias added last), four
     rows at a time, a vector column at a time: four independent FMA chains share each load
-    of src. One row alone waits out the latency of every FMA in its chain (a dense layer of 30 inputs: 30 dependent FMAs per vector; a
-    gradient row over a batch of 100: 100).
+    of src. One row alone waits out the latency of every FMA in its chain (a dense layer of
+    30 inputs: 30 dependent FMAs per vector; a gradient row over a batch of 100: 100).
     """
     zero = src.dtype.type(0.0)
     for col in range(0, width, L):
