@@ -254,6 +254,69 @@ def test_a_kernel_that_fails_in_a_round_is_never_timed_again(fake_rounds):
     assert out["results"]["b"].status == "mismatch" and out["roof_gflops"] == []
 
 
+def test_a_kernel_timed_alone_gets_a_one_core_worker_in_the_same_rounds(fake_rounds, monkeypatch):
+    from bench.goals import rounds
+    from bench.run.config import RunConfig
+
+    log, _ = fake_rounds
+    threads: dict[str, int] = {}
+    start = rounds.start_worker
+
+    def recording(name, config):
+        threads[name] = threads.get(name, 0) + config.threads  # "a" twice: on 2 threads, then alone on 1
+        return start(name, config)
+
+    monkeypatch.setattr(rounds, "start_worker", recording)
+    out = rounds.interleave(["a", "b"], RunConfig(epochs=2, threads=2), False, lambda line: None, alone=("a",))
+    assert threads == {"a": 3, "b": 2}
+    assert out["order"] == [["a", "b", "a" + rounds.ALONE], ["b", "a" + rounds.ALONE, "a"]]
+    assert set(out["results"]) == {"a", "b", "a" + rounds.ALONE}
+    assert [entry for entry in log if entry != "quiet"] == ["a 0", "b 0", "a 0", "b 1", "a 1", "a 1"]
+
+
+def test_a_two_thread_setting_times_the_fastest_one_core_kernel_beside_its_kernels(monkeypatch):
+    from bench.goals import session
+    from bench.goals.rounds import ALONE
+    from bench.results.schema import KernelResult
+
+    one_core_seconds = {"numba": 0.09, "numba-sparse": 0.05, "jax": 0.2}
+    asked = []
+
+    def interleave(names, config, roof, say, alone=()):
+        asked.append((config.threads, config.batch_size, alone))
+        results = {
+            name: KernelResult(name=name, status="ok", epoch_seconds=[one_core_seconds.get(name, 1.0)] * 2)
+            for name in names
+        }
+        results.update({name + ALONE: KernelResult(name=name, status="ok", epoch_seconds=[0.2, 0.1]) for name in alone})
+        return {"results": results, "roof_gflops": [], "roof": {}, "order": [], "quiet_wait_seconds": []}
+
+    monkeypatch.setattr(session, "interleave", interleave)
+    monkeypatch.setattr(session, "_epoch_times", lambda names, config, rounds, say: {})
+    monkeypatch.setattr(session, "cache_warm_up", lambda: {"total": 0.2})
+    run = session.measure_run([2, 1], ["float32"], 2, lambda line: None, density=False)
+    assert (run["settings"][0]["threads"], run["settings"][0]["one_core"]) == (1, [])
+    assert asked == [(1, 100, ()), (1, 10, ()), (2, 100, ("numba-sparse",)), (2, 10, ())]
+    two = run["settings"][1]
+    assert [(e["name"], e["batch_size"], e["seconds"]) for e in two["one_core"]] == [("numba-sparse", 100, [0.2, 0.1])]
+    assert not any(e["name"].endswith(ALONE) for e in two["epochs"])
+
+
+def test_goal_6_pairs_each_two_thread_epoch_with_the_one_core_epoch_of_its_round(document):
+    """Round 1 was slow for both: per round 0.5x, 0.5x, 0.5x; the medians of the settings minutes apart give 0.625x."""
+    from bench.goals import goal_figures
+
+    two = document["settings"][1]
+    two["epochs"] = [entry("numba-parallel", 100, [0.10, 0.05, 0.05])]
+    two["one_core"] = [entry("numba-parallel", 100, [0.20, 0.10, 0.10])]
+    document["settings"][0]["epochs"][1] = entry("numba-parallel", 100, [0.08, 0.08, 0.09])
+    goal_6 = [f for f in goal_figures(document) if f["goal"] == 6]
+    assert [(f["kernel"], f["value"]) for f in goal_6] == [("numba-parallel", pytest.approx(0.5))]
+    del two["one_core"]  # a file from before: the medians of the two settings
+    goal_6 = [f for f in goal_figures(document) if f["goal"] == 6]
+    assert [f["value"] for f in goal_6] == [pytest.approx(0.05 / 0.08)]
+
+
 def test_the_roof_multiple_pairs_each_epoch_with_the_roof_of_its_round():
     from bench.goals import roof_multiple
     from bench.goals.verdicts import roof_epochs
@@ -357,7 +420,7 @@ def test_measure_makes_two_runs_of_interleaved_rounds_with_the_roof_and_saves_af
 
     calls = []
 
-    def interleave(names, config, roof, say):
+    def interleave(names, config, roof, say, alone=()):
         calls.append((config.batch_size, config.epochs, roof))
         say("round 1/2: ...")
         results = {name: KernelResult(name=name, status="ok", epoch_seconds=[0.1] * config.epochs) for name in names}

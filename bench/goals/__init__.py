@@ -28,7 +28,9 @@ The goals (targets in :data:`TARGETS`, written into every file):
 3. per-example SGD (batch 1) is at least 50x faster than ``loop``;
 4. warm-up from the cache takes at most 0.5 s;
 5. the dense ``numba`` kernel is at most 1.5x the roof on one core;
-6. with two threads, the fastest kernel takes at most 0.6x its own one-core time.
+6. with two threads, the fastest kernel takes at most 0.6x its own one-core time, both
+   timed in the same rounds (the one-thread setting's fastest kernel is timed on one core
+   beside the two-thread setting's kernels).
 
 The package: :mod:`~bench.goals.session` (what is measured, runs and settings),
 :mod:`~bench.goals.rounds` (interleaved rounds, parent side), :mod:`~bench.goals.worker`

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
@@ -46,6 +46,8 @@ from bench.run.worker import EVENTS_FD_VARIABLE
 
 # The roof's place in a round's order.
 ROOF = "roof"
+# A kernel's one-core worker in the rounds of a setting with more threads is keyed by its name and this.
+ALONE = " on one core"
 # The machine counts as quiet when its CPUs were busy for at most QUIET_CORES cores' worth over
 # a window of QUIET_WINDOW_S (/proc/stat counts in 10 ms ticks: one tick is 0.1 cores here).
 QUIET_CORES, QUIET_WINDOW_S = 0.15, 0.1
@@ -218,8 +220,14 @@ def rotation(lineup: list[str], round_index: int) -> list[str]:
     return lineup[shift:] + lineup[:shift]
 
 
-def interleave(names: list[str], config: RunConfig, roof: bool, say: Callable[[str], None]) -> dict:
+def interleave(
+    names: list[str], config: RunConfig, roof: bool, say: Callable[[str], None], alone: tuple[str, ...] = ()
+) -> dict:
     """Return the rounds of ``names``: ``config.epochs`` rounds, one epoch of each kernel per round.
+
+    Each kernel of ``alone`` is also timed on one core (one thread, the first CPU) in every
+    round, in a worker of its own keyed ``name + ALONE``: its epochs on ``config.threads``
+    and on one core are then measured side by side, as goal 6 compares them.
 
     Keys: ``results`` ({name: KernelResult}, each ``epoch_seconds[r]`` timed in round r),
     ``roof_gflops`` (one per round, measured in that round; empty without ``roof``),
@@ -230,13 +238,15 @@ def interleave(names: list[str], config: RunConfig, roof: bool, say: Callable[[s
     ensure_reference(config)  # the trajectory every worker checks against, made once here
     workers: dict[str, RoundWorker] = {}
     out: dict = {"results": {}, "roof_gflops": [], "roof": None, "order": [], "quiet_wait_seconds": []}
+    jobs = {name: (name, config) for name in names}
+    jobs.update({name + ALONE: (name, replace(config, threads=1)) for name in alone})
     try:
-        for name in names:
-            say(f"getting {name} ready (compile, prepare, parity probe; not timed)")
-            workers[name] = start_worker(name, config)
-            if not workers[name].ready():
-                say(f"{name}: {workers[name].result.status}: {workers[name].result.message}")
-        lineup = [*names, ROOF] if roof else list(names)
+        for key, (spec, job_config) in jobs.items():
+            say(f"getting {key} ready (compile, prepare, parity probe; not timed)")
+            workers[key] = start_worker(spec, job_config)
+            if not workers[key].ready():
+                say(f"{key}: {workers[key].result.status}: {workers[key].result.message}")
+        lineup = [*jobs, ROOF] if roof else list(jobs)
         for round_index in range(config.epochs):
             order, shown, waited = [], [], 0.0
             for item in rotation(lineup, round_index):

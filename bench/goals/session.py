@@ -9,6 +9,7 @@ interleaved rounds with the roof beside the kernels (:func:`bench.goals.rounds.i
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from dataclasses import replace
 
 import implementations
 from bench.errors import BenchError, DataError
-from bench.goals.rounds import interleave
+from bench.goals.rounds import ALONE, interleave
 from bench.results.files import GOALS_KIND, SCHEMA
 from bench.results.schema import KernelResult
 from bench.run.config import RunConfig
@@ -103,17 +104,22 @@ def cache_warm_up() -> dict[str, float]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _setting(n_threads: int, dtype: str, rounds: int, say: Callable[[str], None]) -> dict:
-    """Return one setting: per batch size (100, 10) its rounds with the roof, and batch 1 against loop."""
+def _setting(n_threads: int, dtype: str, rounds: int, say: Callable[[str], None], alone: tuple[str, ...] = ()) -> dict:
+    """Return one setting: per batch size (100, 10) its rounds with the roof, and batch 1 against loop.
+
+    The kernels of ``alone`` are also timed on one core in the rounds at batch 100, under
+    ``one_core`` (goal 6 pairs each of their epochs with the one-core epoch of its round).
+    """
     listed = implementations.registry.names()
     names = [name for name in KERNELS if name in listed]
     with pinned_threads(n_threads):
         setting = {"threads": n_threads, "dtype": dtype, "blas": blas_info(), "numba": numba_info()}
-    setting["epochs"], setting["rounds"] = [], []
+    setting["epochs"], setting["rounds"], setting["one_core"] = [], [], []
     for batch_size in BATCH_SIZES:
         label = f"threads={n_threads} {dtype} batch {batch_size}"
         config = RunConfig(impls=names, epochs=rounds, batch_size=batch_size, dtype=dtype, threads=n_threads)
-        timed = interleave(names, config, True, lambda line, label=label: say(f"{label}: {line}"))
+        beside = tuple(name for name in alone if name in names) if batch_size == 100 else ()
+        timed = interleave(names, config, True, lambda line, label=label: say(f"{label}: {line}"), beside)
         setting["roof"] = timed["roof"]
         setting["rounds"].append(
             {
@@ -123,8 +129,9 @@ def _setting(n_threads: int, dtype: str, rounds: int, say: Callable[[str], None]
                 "quiet_wait_seconds": timed["quiet_wait_seconds"],
             }
         )
-        for name, result in timed["results"].items():
-            setting["epochs"].append({"name": name, "batch_size": batch_size, **_entry(result)})
+        for key, result in timed["results"].items():
+            where = "one_core" if key.endswith(ALONE) else "epochs"
+            setting[where].append({"name": key.removesuffix(ALONE), "batch_size": batch_size, **_entry(result)})
     per_example = [name for name in PER_EXAMPLE if name in listed]
     label = f"threads={n_threads} {dtype} batch 1 on {PER_EXAMPLE_SUBSET} images"
     config = RunConfig(
@@ -173,9 +180,31 @@ def dataset_points(dtype: str, rounds: int, say: Callable[[str], None]) -> list[
     return points
 
 
+def _fastest_on_one_core(settings: list[dict], dtype: str) -> tuple[str, ...]:
+    """Return (the kernel with the fastest median epoch at batch 100 in the one-thread setting of dtype,), or ()."""
+    timed = [
+        (statistics.median(e["seconds"]), e["name"])
+        for s in settings
+        if (s["threads"], s["dtype"]) == (1, dtype)
+        for e in s["epochs"]
+        if e["batch_size"] == 100 and e["seconds"]
+    ]
+    return (min(timed)[1],) if timed else ()
+
+
 def measure_run(threads: list[int], dtypes: list[str], rounds: int, say: Callable[[str], None], density: bool) -> dict:
-    """Return one run: ``settings``, ``density``, ``datasets`` and ``cache_warm_up`` (see the goals file format)."""
-    run = {"settings": [_setting(t, dtype, rounds, say) for t in threads for dtype in dtypes]}
+    """Return one run: ``settings``, ``density``, ``datasets`` and ``cache_warm_up`` (see the goals file format).
+
+    Settings run from fewest threads up. A setting of more threads also times, beside its
+    kernels, the one-core epochs of the kernel that was fastest in this run's one-thread
+    setting of its dtype (goal 6), when there was one.
+    """
+    settings: list[dict] = []
+    for n_threads in sorted(threads):  # one thread first: it names the kernel timed alone beside the others
+        for dtype in dtypes:
+            alone = _fastest_on_one_core(settings, dtype) if n_threads > 1 else ()
+            settings.append(_setting(n_threads, dtype, rounds, say, alone))
+    run = {"settings": settings}
     run["density"] = [p for dtype in dtypes for p in density_sweep(dtype, rounds, say)] if density else []
     run["datasets"] = [p for dtype in dtypes for p in dataset_points(dtype, rounds, say)] if density else []
     say("warm-up from the Numba cache in a fresh process")

@@ -134,6 +134,16 @@ def table_rows(run: dict) -> list[dict]:
     return rows
 
 
+def paired_one_core(setting: dict, kernel: str) -> float | None:
+    """Return the median over rounds of kernel's batch-100 epoch in ``setting`` over its one-core epoch of the same
+    round (``one_core``, timed beside it), or None where the setting has no such pairs."""
+    many = next((e for e in setting["epochs"] if (e["name"], e["batch_size"]) == (kernel, 100)), None)
+    one = next((e for e in setting.get("one_core", []) if (e["name"], e["batch_size"]) == (kernel, 100)), None)
+    if not (many and one and many["seconds"] and len(many["seconds"]) == len(one["seconds"])):
+        return None
+    return statistics.median(a / b for a, b in zip(many["seconds"], one["seconds"], strict=True))
+
+
 def _fastest(rows: list[dict], batch_size: int, names: tuple[str, ...] | None = None) -> dict | None:
     timed = [r for r in rows if r["batch_size"] == batch_size and r["median_epoch_ms"] is not None]
     timed = [r for r in timed if names is None or r["kernel"] in names]
@@ -181,8 +191,11 @@ def goal_figures(run: dict, held_to: dict = TARGETS) -> list[dict]:
         fastest = _fastest(mine, 100)
         one_core = [r for r in rows if (r["threads"], r["dtype"], r["batch_size"]) == (1, key[1], 100)]
         if key[0] == 2 and fastest:
+            beside = paired_one_core(setting, fastest["kernel"])
             alone = next((r for r in one_core if r["kernel"] == fastest["kernel"]), None)
-            if alone and alone["median_epoch_ms"]:
+            if beside is not None:
+                add(6, key, fastest["kernel"], beside, "x")
+            elif alone and alone["median_epoch_ms"]:  # a file without one-core epochs in the rounds
                 add(6, key, fastest["kernel"], fastest["median_epoch_ms"] / alone["median_epoch_ms"], "x")
     if run.get("cache_warm_up_seconds") is not None:
         add(4, (None, None), None, run["cache_warm_up_seconds"], "s")
