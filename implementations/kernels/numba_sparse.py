@@ -26,7 +26,8 @@ How it is made fast (figures in docs/performance.md):
   ``_ALL_ROWS_BATCH`` or more applies every row, a smaller one only the rows it touched.
 - **Prefetched input**: in a shuffled epoch an example's entries are in no cache when its
   turn comes, and each example's sum waited on them: the loops over a batch ask for the
-  entries ``_AHEAD`` examples ahead (``_fetch_ahead``), and for where they start twice as far.
+  entries and targets ``_AHEAD`` examples ahead (``_fetch_ahead``), and for where the entries
+  start twice as far.
 - **Aligned**: theta, the gradient and the scratch start on 64-byte boundaries, so no
   vector load straddles two cache lines.
 - **Float32 at batch 1**: errors of saturated units underflow to subnormal numbers,
@@ -302,14 +303,15 @@ def _sigmoid(A, lo, hi):
 
 
 @njit(cache=True, inline="always", _nrt=False)
-def _fetch_ahead(index, ids, e):
-    """Prefetch the entries of example ids[e + _AHEAD] and where those of ids[e + 2 _AHEAD] start; ids past the
-    array's end or below zero are none. (Numba JIT-compiled)"""
+def _fetch_ahead(index, Y, n_out, ids, e):
+    """Prefetch the entries and the target row of example ids[e + _AHEAD], and where the entries of ids[e + 2 _AHEAD]
+    start; ids past the array's end or below zero are none. (Numba JIT-compiled)"""
     starts, pixels, codes, table, full = index
     if e + 2 * _AHEAD < ids.size and ids[e + 2 * _AHEAD] >= 0:
         simd.prefetch(starts, ids[e + 2 * _AHEAD])
     if e + _AHEAD < ids.size and ids[e + _AHEAD] >= 0:
         i = ids[e + _AHEAD]
+        simd.prefetch_lines(Y, i * n_out, (i + 1) * n_out)
         lo, hi = starts[i], starts[i + 1]
         if lo < hi:
             simd.prefetch_lines(pixels, lo, hi)
@@ -333,7 +335,7 @@ def _forward_backward(theta, net, index, Y, ids, lo, hi, acts, dels, w_up, kept)
     starts, pixels, codes, table, full = index
     w = widths[1]
     for e in range(lo, hi):
-        _fetch_ahead(index, ids, e)
+        _fetch_ahead(index, Y, net[0][-1], ids, e)
         i = ids[e]
         sparse_combine(
             theta, w_off[0], w, pixels, codes, table, full, starts[i], starts[i + 1], acts, e * w, w, L, b_off[0]
@@ -407,14 +409,14 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
 
 
 @njit(cache=True, _nrt=False)
-def _first_layer_part(theta, net, index, ids, m, splits, t, parts, o):
+def _first_layer_part(theta, net, index, Y, ids, m, splits, t, parts, o):
     """Set parts[o + e * n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in block t only,
-    for e < m (no bias); splits as :func:`_fill_splits` sets it. (Numba JIT-compiled)"""
+    for e < m (no bias); splits as :func:`_fill_splits` sets it. (Numba JIT-compiled; Y only for _fetch_ahead)"""
     widths, w_off, L = net[1], net[2], net[5]
     starts, pixels, codes, table, full = index
     w, stride = widths[1], splits.size // (starts.size - 1)
     for e in range(m):
-        _fetch_ahead(index, ids, e)
+        _fetch_ahead(index, Y, net[0][-1], ids, e)
         if e + _AHEAD < ids.size and ids[e + _AHEAD] >= 0:
             simd.prefetch(splits, ids[e + _AHEAD] * stride + t)
         q = ids[e] * stride + t
@@ -665,7 +667,7 @@ def _train_epoch(
             )
             _dense_step(theta, grad, net, m, acts, dels, step, yes)
         else:
-            _first_layer_part(theta, net, index, ids, m, splits, t, parts, t * block)
+            _first_layer_part(theta, net, index, Y, ids, m, splits, t, parts, t * block)
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
