@@ -231,6 +231,20 @@ def test_float32_per_example_epoch_with_skipping_matches_a_plain_float32_loop():
     assert max_rel_error(got, own) <= 1e-4
 
 
+@pytest.mark.parametrize("n_threads", [2, 3, 8])
+def test_each_threads_block_of_every_example_starts_where_its_pixels_do(n_threads):
+    X, _ = sparse_batch([50, 10], 40, seed=24)
+    X[[3, 17]] = 0  # rows without an entry
+    starts, pixels, *_, counts = numba_sparse._build_index(X)
+    bounds = numba_sparse._bounds(counts, n_threads)
+    assert bounds[0] == 0 and bounds[-1] == 50 and np.all(np.diff(bounds) >= 0)
+    splits = numba_sparse._splits(starts, pixels, bounds).reshape(len(X), n_threads + 1)
+    for i in range(len(X)):
+        row = pixels[starts[i] : starts[i + 1]]
+        want = [starts[i] + np.searchsorted(row, bound) for bound in bounds]  # first entry at least the bound
+        np.testing.assert_array_equal(splits[i], want)
+
+
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two Numba threads")
 def test_split_over_threads_matches_one_thread_and_is_deterministic():
     sizes = [784, 30, 10]

@@ -139,23 +139,23 @@ def _bounds(counts: np.ndarray, n_threads: int) -> np.ndarray:
     return np.concatenate([[0], share, [counts.size]]).astype(np.int64)
 
 
-@njit(cache=True, _nrt=False)
-def _fill_splits(starts, pixels, bounds, splits):
-    """Set splits[i * (T + 1) + t] to example i's first entry whose pixel is at least bounds[t], T = bounds.size - 1,
-    so that example i's entries in block t are [splits[i (T + 1) + t], splits[i (T + 1) + t + 1]). (Numba JIT-compiled)
+def _splits(starts: np.ndarray, pixels: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """Return splits (n (T + 1),), T = bounds.size - 1: splits[i (T + 1) + t] is example i's first entry whose pixel is
+    at least bounds[t], so its entries in block t are [splits[i (T + 1) + t], splits[i (T + 1) + t + 1]).
 
-    Once per index and thread count, in example order: each split epoch's thread then
-    reads where its block starts instead of searching for it, two binary searches per
-    example and thread, a third of the forward phase's time with two threads (measured).
+    Once per index and thread count: each split epoch's thread then reads where its block
+    starts instead of searching for it, a binary search per example and thread (measured:
+    a third of the forward phase's time with two threads). NumPy, not Numba: nothing more
+    to compile on a newcomer's first run. An example's entries are in pixel order, so the
+    first at least bounds[t] comes after its entries below bounds[t], which are counted.
     """
     n_threads = bounds.size - 1
-    for i in range(starts.size - 1):
-        lo, hi, row = starts[i], starts[i + 1], i * (n_threads + 1)
-        splits[row] = lo
-        for t in range(1, n_threads):
-            lo = _first_at_least(pixels, lo, hi, bounds[t])
-            splits[row + t] = lo
-        splits[row + n_threads] = hi
+    splits = np.empty((starts.size - 1, n_threads + 1), np.int64)
+    splits[:, 0], splits[:, n_threads] = starts[:-1], starts[1:]
+    for t in range(1, n_threads):
+        below = np.concatenate([[0], np.cumsum(pixels < bounds[t])])  # entries below bounds[t] before each entry
+        splits[:, t] = starts[:-1] + below[starts[1:]] - below[starts[:-1]]
+    return splits.reshape(-1)
 
 
 # id(X) -> (weak reference to the read-only array, its index, {n_threads: (bounds, splits)}).
@@ -172,14 +172,12 @@ def _index_of(X: np.ndarray) -> tuple[tuple[np.ndarray, ...], dict]:
 
 
 def _split(index: tuple[np.ndarray, ...], known: dict, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
-    """Return (bounds (n_threads + 1,), splits) for n_threads threads (:func:`_bounds`, :func:`_fill_splits`),
+    """Return (bounds (n_threads + 1,), splits) for n_threads threads (:func:`_bounds`, :func:`_splits`),
     from ``known`` or made and kept there. One thread has no splits (an empty array)."""
     if n_threads not in known:
         starts, pixels, counts = index[0], index[1], index[-1]
         bounds = _bounds(counts, n_threads)
-        splits = np.zeros((starts.size - 1) * (n_threads + 1) if n_threads > 1 else 0, np.int64)
-        if n_threads > 1:
-            _fill_splits(starts, pixels, bounds, splits)
+        splits = _splits(starts, pixels, bounds) if n_threads > 1 else np.zeros(0, np.int64)
         known[n_threads] = (bounds, _read_only(splits))
     return known[n_threads]
 
@@ -302,7 +300,7 @@ def _sigmoid(A, lo, hi):
         a[q] = one / (one + exp(-a[q]))
 
 
-@njit(cache=True, inline="always", _nrt=False)
+@njit(cache=True, _nrt=False)
 def _fetch_ahead(index, Y, n_out, ids, e):
     """Prefetch the entries and the target row of example ids[e + _AHEAD], and where the entries of ids[e + 2 _AHEAD]
     start; ids past the array's end or below zero are none. (Numba JIT-compiled)"""
@@ -411,7 +409,7 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
 @njit(cache=True, _nrt=False)
 def _first_layer_part(theta, net, index, Y, ids, m, splits, t, parts, o):
     """Set parts[o + e * n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in block t only,
-    for e < m (no bias); splits as :func:`_fill_splits` sets it. (Numba JIT-compiled; Y only for _fetch_ahead)"""
+    for e < m (no bias); splits as :func:`_splits` sets it. (Numba JIT-compiled; Y only for _fetch_ahead)"""
     widths, w_off, L = net[1], net[2], net[5]
     starts, pixels, codes, table, full = index
     w, stride = widths[1], splits.size // (starts.size - 1)
@@ -440,22 +438,6 @@ def _first_layer_join(theta, net, parts, n_parts, lo, hi, acts):
     _sigmoid(acts, lo * w, hi * w)
 
 
-@njit(cache=True, inline="always", _nrt=False)
-def _first_at_least(pixels, lo, hi, k):
-    """Return the first p in [lo, hi) with pixels[p] >= k (hi if none): a binary search. (Numba JIT-compiled)
-
-    On the array itself, not on a slice: a slice takes a reference to the array, an atomic
-    add on a counter that every thread shares.
-    """
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if pixels[mid] < k:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 @njit(cache=True, _nrt=False)
 def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, tracked, step, apply, splits, t):
     """Apply w^1T[p] -= step * (sum over the m examples of x_p delta^1) for pixel rows p in [p_lo, p_hi).
@@ -467,7 +449,7 @@ def _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, 
     applied; tracked, only the rows the examples touch (marked in marks, which must be
     all zero on entry, and listed in rows): the others have a zero gradient. Without
     ``apply`` nothing is applied and the gradient stays in grad. With splits empty, the
-    block must be every row; else it is block t of :func:`_fill_splits`.
+    block must be every row; else it is block t of :func:`_splits`.
     """
     widths, w_off, b_off, L = net[1], net[2], net[3], net[5]
     starts, pixels, codes, table, full = index
@@ -629,7 +611,7 @@ def _train_epoch(
     thread is done.
 
     acts and dels must hold batch_size rows (else ValueError, before anything is
-    written); splits is :func:`_fill_splits`' for these bounds (empty with one thread);
+    written); splits is :func:`_splits`' for these bounds (empty with one thread);
     ids, w_up and parts hold one block per thread, ids' of at least batch_size + 2 _AHEAD:
     the batch's examples, then the next ones, for _fetch_ahead; skip is (vmax, tiny,
     bound) for _sgd_one.
