@@ -67,6 +67,17 @@ def _forward_all(W1T, starts, pixels, codes, table, full, z, width, lanes):
 
 
 @njit
+def _forward_order(W1T, index, Y, order, z, width, lanes, fetch):
+    """The forward sums of the examples in ``order``, prefetching as the kernel does if ``fetch``."""
+    starts, pixels, codes, table, full = index
+    for e in range(order.size):
+        if fetch:
+            sparse._fetch_ahead(index, Y, 10, order, e)
+        i = order[e]
+        simd.sparse_combine(W1T, 0, width, pixels, codes, table, full, starts[i], starts[i + 1], z, 0, width, lanes, 0)
+
+
+@njit
 def _scatter_all(G, starts, pixels, codes, table, full, d, width, lanes):
     scale = d.dtype.type(1e-9)
     for i in range(starts.size - 1):
@@ -96,7 +107,10 @@ def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
     The forward sum of every example (vector accumulators, :func:`simd.sparse_combine`) and
     the scatter of its gradient rows (:func:`simd.scatter`), each over the whole index once;
     the ``_l1`` variants point every entry at one of 96 rows, which stay in L1, so what they
-    cost is compute and loop overhead, not memory.
+    cost is compute and loop overhead, not memory. Those go through the examples in order,
+    where the hardware prefetches the index; an epoch takes them shuffled, so the forward
+    sums are also timed in a random order (``_shuffled``), without and with the kernel's own
+    prefetch of the entries examples ahead (``_fetch_ahead``).
     """
     starts, pixels, codes, table, full, _ = sparse._build_index(X)
     n, entries = len(X), int(starts[-1])
@@ -112,6 +126,9 @@ def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
     pixels_l1 = (np.arange(entries) % 96).astype(pixels.dtype)
     index_l1 = (starts, pixels_l1, codes, table, full)
     forward_l1 = timed(lambda: _forward_all(W1T, *index_l1, z, width, lanes), repeats)
+    order, Y = rng.permutation(n).astype(np.int64), np.zeros(10 * n, dtype)
+    shuffled = timed(lambda: _forward_order(W1T, index, Y, order, z, width, lanes, False), repeats)
+    prefetched = timed(lambda: _forward_order(W1T, index, Y, order, z, width, lanes, True), repeats)
     scatter_l1 = timed(lambda: _scatter_all(W1T, *index_l1, d, width, lanes), repeats)
     units = sum(SIZES[1:])  # sigmoids per example
     a = rng.standard_normal(4096).astype(dtype)
@@ -128,6 +145,8 @@ def sparse_parts(dtype: str, X: np.ndarray, repeats: int, hz: float) -> dict:
         "scatter_ms": 1e3 * scatter["median"],
         "scatter_cycles_per_entry": per_entry(scatter["median"]),
         "forward_l1_cycles_per_entry": per_entry(forward_l1["median"]),
+        "forward_shuffled_cycles_per_entry": per_entry(shuffled["median"]),
+        "forward_shuffled_prefetched_cycles_per_entry": per_entry(prefetched["median"]),
         "scatter_l1_cycles_per_entry": per_entry(scatter_l1["median"]),
         # The arithmetic limit: one FMA per vector of a row per entry, two FMA pipes a cycle.
         "fma_limit_cycles_per_entry": width / lanes / 2,
@@ -199,7 +218,7 @@ def split_parts(dtype: str, X: np.ndarray, Y: np.ndarray, repeats: int) -> dict:
                 run.theta, run.net, run.index, run.Y, ids, 0, m, run.acts, run.dels, run.w_up, False
             )
             sparse._first_layer_step(
-                *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False, run.spans[:0]
+                *args, ids, m, run.dels, 0, SIZES[0], run.marks, run.rows, False, step, False, run.splits[:0], 0
             )  # fmt: skip
             sparse._dense_step(run.theta, run.grad, run.net, m, run.acts, run.dels, step, False)
 

@@ -440,7 +440,8 @@ def test_measure_makes_two_runs_of_interleaved_rounds_with_the_roof_and_saves_af
     document = session.measure([1], ["float32"], 2, said.append, density=False, checkpoint=saved.append)
     assert [s["run"] for s in document["settings"]] == [1, 2] and document["runs"] == 2
     assert document["targets"]["roof_batch10"] == 1.3 and document["cache_warm_up"] == [{"total": 0.2}] * 2
-    assert [(b, e, roof) for b, e, roof in calls[:3]] == [(100, 2, True), (10, 2, True), (1, 1, False)]
+    assert [(b, e, roof) for b, e, roof in calls[:3]] == [(100, 2, True), (10, 2, True), (1, 2, False)]
+    assert document["per_example_images"] == session.PER_EXAMPLE_SUBSET
     assert [g["roof_gflops"] for g in document["settings"][0]["rounds"]] == [[50.0, 50.0]] * 2
     assert "run 2/2 threads=1 float32 batch 10: round 1/2: ..." in said
     assert len(saved) == 2 and saved[-1] is document

@@ -34,7 +34,7 @@ def test_sparse_parts_count_the_index_and_time_each_loop(limits, mnist_subset):
     assert parts["entries_per_example"] == pytest.approx(np.mean(nonzero))
     assert parts["compact_index"]
     assert parts["padded_width"] == 32 and parts["row_bytes"] == 128  # 30 floats padded to two 64-byte vectors
-    for key in ("forward", "scatter", "forward_l1", "scatter_l1"):
+    for key in ("forward", "scatter", "forward_l1", "scatter_l1", "forward_shuffled", "forward_shuffled_prefetched"):
         assert math.isfinite(parts[f"{key}_cycles_per_entry"]) and parts[f"{key}_cycles_per_entry"] > 0
 
 
