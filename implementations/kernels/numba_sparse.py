@@ -144,8 +144,8 @@ def _splits(starts: np.ndarray, pixels: np.ndarray, bounds: np.ndarray) -> np.nd
     at least bounds[t], so its entries in block t are [splits[i (T + 1) + t], splits[i (T + 1) + t + 1]).
 
     Once per index and thread count: each split epoch's thread then reads where its block
-    starts instead of searching for it, a binary search per example and thread (measured:
-    a third of the forward phase's time with two threads). NumPy, not Numba: nothing more
+    starts instead of searching for it, a binary search per example and thread (two-thread
+    epochs at batch 100, side by side: 0.99x float32, 0.97x float64). NumPy, not Numba: nothing more
     to compile on a newcomer's first run. An example's entries are in pixel order, so the
     first at least bounds[t] comes after its entries below bounds[t], which are counted.
     """
