@@ -569,12 +569,13 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
             a, n_in = cap * col_off[l - 1], sizes[l]
             for k in range(n_in):
                 simd.axpy(theta, w_off[l] + k * w, s, acts[a + k], dels, d, w, L)
-            # The copy's row j, columns k < n_l: the same w + s * (delta_j a_k), each product rounded
-            # (padding columns stay zero; acts' padding is not zero, so no whole vectors here).
+            # The copy's row j: the same w + s * (delta_j a_k), each product rounded, whole vectors;
+            # acts' padding is not zero, so the row's padding columns are set back to zero after.
             for j in range(sizes[l + 1]):
-                row, x, dj = w_up[u + j * widths[l] :][:n_in], acts[a : a + n_in], dels[d + j]
-                for k in range(n_in):
-                    row[k] = row[k] + s * (x[k] * dj)
+                r = u + j * widths[l]
+                simd.axpy(w_up, r, s, dels[d + j], acts, a, widths[l], L)
+                for k in range(n_in, widths[l]):
+                    w_up[r + k] = 0
             u += sizes[l + 1] * widths[l]
 
 
