@@ -5,10 +5,16 @@
 This VM's speed drifts by up to 50% between processes minutes apart
 (docs/performance.md), so a change to the kernel is measured here, in one process: the
 revision's ``numba_sparse.py`` and ``simd.py`` are copied into a temporary folder (their
-imports pointed at each other), both versions are warmed up, and their epochs are then
+imports pointed at each other), and so are the working tree's, both versions are compiled
+afresh and warmed up, and their epochs are then
 interleaved on MNIST, from the same parameters in the same batch order. Printed per
 dtype and thread count: each version's median epoch with its range, the pairwise median
 of after / before, and whether the two final parameters are equal bit for bit.
+
+Why the working tree is copied too: Numba's on-disk cache keys a compiled function on its
+own source file only, and a compiled ``numba_sparse`` function holds the ``simd`` code it
+was compiled with. After an edit of ``simd.py`` alone, the package's ``numba_sparse`` loaded
+its functions from the cache with the old ``simd`` code in them, and measured that.
 """
 
 from __future__ import annotations
@@ -28,15 +34,17 @@ import numpy as np
 
 from bench.run.data import load_dataset, one_hot, scale_pixels
 from implementations.core import init_params
-from implementations.kernels import numba_sparse
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZES = [784, 30, 10]
 KERNELS = "implementations/kernels"
 
 
-def _revision_source(rev: str, name: str) -> str:
-    """Return the text of implementations/kernels/<name>.py at rev (SystemExit with one line if git cannot)."""
+def _revision_source(rev: str | None, name: str) -> str:
+    """Return the text of implementations/kernels/<name>.py at rev, or in the working tree if rev is None
+    (SystemExit with one line if git cannot)."""
+    if rev is None:
+        return (ROOT / KERNELS / f"{name}.py").read_text()
     done = subprocess.run(["git", "show", f"{rev}:{KERNELS}/{name}.py"], cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"ab_sparse: no {KERNELS}/{name}.py at {rev!r}: {done.stderr.strip()}")
@@ -56,12 +64,15 @@ def _point_at(source: str, simd_module: str) -> str:
     return re.sub(r"^from implementations\.kernels import (.+)$", split, source, flags=re.MULTILINE)
 
 
-def load_revision(rev: str, folder: Path):
-    """Return numba_sparse as it was at rev, imported from copies in folder (its own simd beside it)."""
-    (folder / "ab_before_simd.py").write_text(_revision_source(rev, "simd"))
-    (folder / "ab_before_sparse.py").write_text(_point_at(_revision_source(rev, "numba_sparse"), "ab_before_simd"))
-    sys.path.insert(0, str(folder))
-    return importlib.import_module("ab_before_sparse")
+def load_revision(rev: str | None, folder: Path, side: str = "before"):
+    """Return numba_sparse as it was at rev (None: as it is in the working tree), imported from copies in
+    folder (its own simd beside it) as ab_<side>_sparse: compiled afresh, its cache in folder."""
+    (folder / f"ab_{side}_simd.py").write_text(_revision_source(rev, "simd"))
+    sparse = _point_at(_revision_source(rev, "numba_sparse"), f"ab_{side}_simd")
+    (folder / f"ab_{side}_sparse.py").write_text(sparse)
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    return importlib.import_module(f"ab_{side}_sparse")
 
 
 def compare(before, after, dtype: str, batch: int, threads: list[int], epochs: int, images: int | None) -> list[str]:
@@ -107,9 +118,9 @@ def main() -> None:
     if max(threads) > numba.config.NUMBA_NUM_THREADS:
         parser.error(f"--threads {max(threads)}: this process has {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS)")
     with tempfile.TemporaryDirectory() as folder:
-        before = load_revision(args.rev, Path(folder))
+        before, after = load_revision(args.rev, Path(folder)), load_revision(None, Path(folder), "after")
         for dtype in args.dtype or ["float32", "float64"]:
-            for line in compare(before, numba_sparse, dtype, args.batch, threads, args.epochs, args.images):
+            for line in compare(before, after, dtype, args.batch, threads, args.epochs, args.images):
                 print(line, flush=True)
 
 

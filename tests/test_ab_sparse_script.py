@@ -30,6 +30,11 @@ def test_the_revision_copy_imports_its_own_simd(ab):
     assert ab._point_at("from implementations.kernels import simd\n", "old_simd") == "import old_simd as simd\n"
 
 
+def test_the_working_tree_side_is_read_from_the_files(ab):
+    # Both sides are copies compiled afresh: a cached numba_sparse would hold the simd code it was compiled with.
+    assert ab._revision_source(None, "simd") == (ROOT / "implementations/kernels/simd.py").read_text()
+
+
 def test_an_unknown_revision_is_one_line_and_an_exit(ab):
     with pytest.raises(SystemExit, match=r"ab_sparse: no implementations/kernels/simd\.py at 'no-such-rev'"):
         ab._revision_source("no-such-rev", "simd")
