@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 from threadpoolctl import ThreadpoolController
 
+import implementations.kernels.numba_cache  # noqa: F401  (before any cached function: the shared stamp)
 from implementations.core import Params, init_params
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+import implementations.kernels.numba_cache  # noqa: F401  (before any cached function: the shared stamp)
 from implementations.core import Params, predict
 from implementations.kernels import numba_jit
 from implementations.kernels.numba_common import (

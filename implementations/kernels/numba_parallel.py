@@ -24,6 +24,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+import implementations.kernels.numba_cache  # noqa: F401  (before any cached function: the shared stamp)
 from implementations.core import Params, predict
 from implementations.kernels.numba_common import (
     Buffers,

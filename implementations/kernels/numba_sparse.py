@@ -64,6 +64,7 @@ import numba
 import numpy as np
 from numba import njit
 
+import implementations.kernels.numba_cache  # noqa: F401  (before any cached function: the shared stamp)
 from implementations.core import Params, init_params, predict
 from implementations.kernels import simd, spin
 from implementations.kernels.simd import (

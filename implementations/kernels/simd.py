@@ -33,6 +33,8 @@ from numba.core.datamodel import models, register_default
 from numba.core.registry import cpu_target
 from numba.extending import intrinsic, overload
 
+import implementations.kernels.numba_cache  # noqa: F401  (before any cached function: the shared stamp)
+
 
 def _vector_bytes(features: str) -> int:
     """Return the vector width, in bytes, that an LLVM feature string (``+avx2,-avx512f,...``) supports."""

@@ -28,6 +28,8 @@ from numba import config, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+import implementations.kernels.numba_cache  # noqa: F401  (before any cached function: the shared stamp)
+
 # sync[ARRIVED] counts arrivals at barriers, sync[ABORT] is set when a thread failed; a
 # cache line (64 bytes) apart, so the flag's readers do not contend with the counter.
 ARRIVED, ABORT = 0, 8
