@@ -7,10 +7,11 @@
   virtual environment's interpreter named by an absolute path (``.../.venv/bin/python``).
   Such a path means nothing on another machine. Relative paths (``.venv/bin/activate`` in
   ``.ci/run``, a CI template's own ``.venv``) and system paths of installed packages
-  (``/usr/share/...``) are fine. One exception, in JSON files only: the values of
-  ``data_source`` and ``path``, which a results file records as a fact about the run (where
-  it read its data, where it imported the kernels from). This file is skipped: it spells
-  the patterns out.
+  (``/usr/share/...``) are fine. One exception, in JSON files only: the value of ``path``,
+  which a benchmark results file records as a fact about the run (the temporary worktree it
+  imported the kernels from, which ``compare --against`` checks). ``data_source`` is no
+  exception: a run records it relative to its folder. This file is skipped: it spells the
+  patterns out.
 - **Every ``backprop-bench`` command quoted** in a ``console`` block parses with the real
   parser (a cheap but real check that every quoted subcommand and option exists), and every
   ``--bench-*`` option and ``BACKPROP_BENCH_*`` variable quoted exists in the code.
@@ -51,7 +52,7 @@ MACHINE_PATH = re.compile(
     r"|/[\w./-]*\.venv[\w.-]*/bin/python"
 )
 # JSON keys whose values a run records as facts about itself (see the module docstring).
-RECORDED_PATH_KEY = re.compile(r'^\s*"(?:data_source|path)":')
+RECORDED_PATH_KEY = re.compile(r'^\s*"path":')
 
 
 def repository_files() -> list[Path]:
