@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def mnist_subset():
 
 def test_sparse_parts_count_the_index_and_time_each_loop(limits, mnist_subset):
     X, _ = mnist_subset
-    parts = limits.sparse_parts("float32", X, repeats=1, hz=2.0e9)
+    parts = limits.sparse_parts("float32", X, repeats=1, hz=2.0e9, fmas=1)
     nonzero = np.count_nonzero(X, axis=1)
     # Entries are the non-zero pixels, no padding; MNIST's pixels take the compact (uint8) index.
     assert parts["entries_per_example"] == pytest.approx(np.mean(nonzero))
@@ -36,6 +37,17 @@ def test_sparse_parts_count_the_index_and_time_each_loop(limits, mnist_subset):
     assert parts["padded_width"] == 32 and parts["row_bytes"] == 128  # 30 floats padded to two 64-byte vectors
     for key in ("forward", "scatter", "forward_l1", "scatter_l1", "forward_shuffled", "forward_shuffled_prefetched"):
         assert math.isfinite(parts[f"{key}_cycles_per_entry"]) and parts[f"{key}_cycles_per_entry"] > 0
+    # One vector FMA a cycle: a cycle per vector of a row per entry, and the file says which it assumed.
+    assert parts["fma_vectors_per_cycle"] == 1
+    assert parts["fma_limit_cycles_per_entry"] == parts["padded_width"] / parts["lanes"]
+
+
+def test_the_fma_rate_follows_the_cpu(limits, monkeypatch):
+    cpuinfo = Path("/proc/cpuinfo")
+    amd_wide = cpuinfo.exists() and "AuthenticAMD" in cpuinfo.read_text() and limits.simd.VECTOR_BYTES == 64
+    assert limits.fma_per_cycle() == (1 if amd_wide else 2)
+    monkeypatch.setattr(limits.simd, "VECTOR_BYTES", 32)  # AVX2: two full-width pipes on either vendor
+    assert limits.fma_per_cycle() == 2
 
 
 def test_split_parts_time_the_gradients_and_the_update(limits, mnist_subset):
