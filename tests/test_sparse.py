@@ -205,9 +205,10 @@ def test_float32_skipping_unchanged_lanes_at_batch_1_is_bit_for_bit():
     X, Y = sparse_batch(sizes, 60, seed=44, dtype="float32")
     order = np.random.default_rng(45).permutation(60)
     skipping = numba_sparse._Run(params, X, Y, 1)
+    tiny = numba_sparse._TINY[np.dtype("float32")]
+    skipping.skip = (skipping.skip[0], tiny, skipping.skip[2])  # skipping, whatever this CPU would choose
     plain = numba_sparse._Run(params, X, Y, 1)
     plain.skip = (plain.skip[0], 0.0, plain.skip[2])  # no lane is ever a candidate
-    assert skipping.skip[1] > 0
     assert params_equal(epoch_of(skipping, order, 1), epoch_of(plain, order, 1))
     # and some lanes were candidates: errors below the threshold occur on this data
     run = numba_sparse._Run(params, X, Y, 1)
@@ -217,8 +218,21 @@ def test_float32_skipping_unchanged_lanes_at_batch_1_is_bit_for_bit():
         numba_sparse._forward_backward(
             run.theta, run.net, run.index, run.Y, ids, 0, 1, run.acts, run.dels, run.w_up, False
         )
-        found |= numba_sparse._skip_bounds(run.net, run.dels, np.float32(3.0), *run.skip)
+        found |= numba_sparse._skip_bounds(run.net, run.dels, np.float32(3.0), run.skip[0], tiny, run.skip[2])
     assert found
+
+
+def test_skipping_is_chosen_by_what_subnormals_cost_here(monkeypatch):
+    sizes = [784, 30, 10]
+    X, Y = sparse_batch(sizes, 20, seed=48, dtype="float32")
+    ratio = numba_sparse._subnormal_ratio(np.dtype("float32"), rows=512, repeats=2)
+    assert np.isfinite(ratio) and ratio > 0
+    for slow in (True, False):
+        monkeypatch.setattr(numba_sparse, "_subnormals_slow", lambda dtype, slow=slow: slow)
+        for dtype, tiny in (("float32", numba_sparse._TINY[np.dtype("float32")] if slow else 0.0), ("float64", 0.0)):
+            params = init_params(sizes, seed=49, dtype=dtype)
+            run = numba_sparse._Run(params, X.astype(dtype), Y.astype(dtype), 1)
+            assert run.skip[1] == tiny
 
 
 def test_float32_per_example_epoch_with_skipping_matches_a_plain_float32_loop():

@@ -31,9 +31,11 @@ How it is made fast (figures in docs/performance.md):
 - **Aligned**: theta, the gradient and the scratch start on 64-byte boundaries, so no
   vector load straddles two cache lines.
 - **Float32 at batch 1**: errors of saturated units underflow to subnormal numbers,
-  which cost the FPU dearly. A row's update is skipped lane by lane where it provably
-  leaves the weight unchanged (``_skip_bounds``): bit for bit the same result, with
-  subnormals still computed wherever they matter (nothing is flushed to zero).
+  which cost some FPUs dearly (Intel's; not Zen 4's). There, a row's update is skipped
+  lane by lane where it provably leaves the weight unchanged (``_skip_bounds``): bit for
+  bit the same result, with subnormals still computed wherever they matter (nothing is
+  flushed to zero). Whether this CPU is one of those is measured once per process
+  (``_subnormals_slow``); where it is not, the skipping costs more than it saves.
 
 The index of non-zero pixels (per example: pixels and codes, CSR-like) is built by
 :func:`prepare` for the training set, timed apart from the epochs, and on the fly for
@@ -58,6 +60,8 @@ order of the sums and the rounding of FMA and exp differ.
 
 from __future__ import annotations
 
+import functools
+import time
 import weakref
 
 import numba
@@ -93,8 +97,14 @@ _ALL_ROWS_BATCH = 8
 # loop per phase, the split lost or tied up to batch 32.)
 _MIN_PARALLEL_BATCH = _ALL_ROWS_BATCH
 # Float32 errors below this may make subnormal products at batch 1: their lanes are the
-# candidates for skipping (see _skip_bounds). Float64 has no such trouble (0: none).
+# candidates for skipping (see _skip_bounds), on a CPU where subnormals are slow
+# (_subnormals_slow). Float64 has no such trouble (0: none).
 _TINY = {np.dtype("float32"): 2.0**-60, np.dtype("float64"): 0.0}
+# Subnormals count as slow where simd.scatter takes longer than this many times its time with normal
+# errors. Measured on a Zen 4 core: 0.99-1.00 (no penalty), where skipping cost float32 at batch 1
+# 1.18x the time (0.849x without it); the Intel core that made skipping worth it took 5.6x as long
+# for a whole epoch with IEEE subnormals, so its scatter alone far more.
+_SLOW_SUBNORMALS = 2.0
 # How many examples ahead the loops over a batch prefetch an example's entries (and twice as
 # far, where they start). The first-layer sums of a shuffled epoch, float32, one core: 28.6 ms
 # without, 14.6-14.9 with 1, 2 or 4 (13.2 in order, where the hardware prefetches); float64
@@ -236,6 +246,36 @@ class _Layout:
     def weights(self, theta: np.ndarray, l: int) -> np.ndarray:
         """Return the view of theta holding w^(l+1)T, shape (n_l, n_(l+1)p)."""
         return theta[self.w_off[l] : self.b_off[l]].reshape(self.sizes[l], self.widths[l + 1])
+
+
+def _subnormal_ratio(dtype: np.dtype, rows: int = 4096, repeats: int = 7) -> float:
+    """Return how many times longer :func:`simd.scatter` takes on this CPU to add subnormal errors to rows of
+    ones than normal ones (the best of ``repeats`` calls each, after one untimed): what a float32 update
+    with tiny errors costs here. The same compiled scatter as the kernel's, on arrays of the same types."""
+    width, lanes = 2 * simd.lanes(dtype), simd.lanes(dtype)
+    W = _aligned_zeros(rows * width, dtype)
+    W[:] = 1.0
+    pixels, codes = _read_only(np.arange(rows, dtype=np.uint16)), _read_only(np.zeros(rows, np.uint8))
+    table, full, zero, scale = _read_only(np.ones(1, dtype)), np.int64(0), np.int64(0), dtype.type(-0.01)
+    tiny, best = np.finfo(dtype).tiny, {}
+    for kind, value in (("normal", tiny * 2**12), ("subnormal", tiny / 4)):
+        d = _aligned_zeros(width, dtype)
+        d[:] = value
+        seconds = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            scatter(W, zero, np.int64(width), pixels, codes, table, full, zero, np.int64(rows), scale, d, zero,
+                    np.int64(width), np.int64(lanes))  # fmt: skip
+            seconds.append(time.perf_counter() - start)
+        best[kind] = min(seconds[1:])
+    return best["subnormal"] / best["normal"]
+
+
+@functools.cache
+def _subnormals_slow(dtype: np.dtype) -> bool:
+    """Return whether subnormal errors slow this CPU's updates in ``dtype`` enough to skip their lanes (measured
+    once per process: :func:`_subnormal_ratio` above _SLOW_SUBNORMALS)."""
+    return _subnormal_ratio(np.dtype(dtype)) > _SLOW_SUBNORMALS
 
 
 def _aligned_zeros(size: int, dtype: np.dtype) -> np.ndarray:
@@ -710,7 +750,8 @@ class _Run:
         self.bounds, self.splits = _split(index, known, threads)  # each thread's block of pixel rows
         table = self.index[3]
         vmax = float(np.abs(table).max()) if table.size else 0.0
-        self.skip = (vmax, _TINY[dtype], _aligned_zeros(int(layout.widths[1]), dtype))
+        tiny = _TINY[dtype] if _TINY[dtype] > 0 and _subnormals_slow(dtype) else 0.0
+        self.skip = (vmax, tiny, _aligned_zeros(int(layout.widths[1]), dtype))
 
 
 def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
