@@ -594,12 +594,8 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
     sizes, widths, w_off, b_off, col_off, L = net
     starts, pixels, codes, table, full = index
     _forward_backward(theta, net, index, Y, ids, np.int64(0), np.int64(1), acts, dels, w_up, np.bool_(True))
-    i = ids[0]
-    lo, hi, width, zero = starts[i], starts[i + 1], widths[1], np.int64(0)
-    if tiny > 0 and _skip_bounds(net, dels, step, vmax, tiny, bound):
-        scatter_skip(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L, bound)
-    else:
-        scatter(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L)
+    # The dense layers first, while the rows the errors have just read are in L1; the first layer's
+    # rows would evict them (measured: 0.989x / 0.981x the time an example, float32 / float64).
     # Whole padded rows, a vector at a time: padding lanes of dels are zero, so padding weights stay zero.
     cap, one = acts.size // col_off[-1], theta.dtype.type(1.0)  # example 0's rows: one per layer's block
     s, u = -step, 0
@@ -618,6 +614,12 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
                 for k in range(n_in, widths[l]):
                     w_up[r + k] = 0
             u += sizes[l + 1] * widths[l]
+    i = ids[0]
+    lo, hi, width, zero = starts[i], starts[i + 1], widths[1], np.int64(0)
+    if tiny > 0 and _skip_bounds(net, dels, step, vmax, tiny, bound):
+        scatter_skip(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L, bound)
+    else:
+        scatter(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L)
 
 
 @njit(cache=True, _nrt=False)
