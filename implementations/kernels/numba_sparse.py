@@ -101,7 +101,7 @@ _MIN_PARALLEL_BATCH = _ALL_ROWS_BATCH
 # (_subnormals_slow). Float64 has no such trouble (0: none).
 _TINY = {np.dtype("float32"): 2.0**-60, np.dtype("float64"): 0.0}
 # Subnormals count as slow where simd.scatter takes longer than this many times its time with normal
-# errors. Measured on a Zen 4 core: 0.99-1.00 (no penalty), where skipping cost float32 at batch 1
+# errors. Measured on a Zen 4 core: 0.99-1.01 (no penalty), where skipping cost float32 at batch 1
 # 1.18x the time (0.849x without it); the Intel core that made skipping worth it took 5.6x as long
 # for a whole epoch with IEEE subnormals, so its scatter alone far more.
 _SLOW_SUBNORMALS = 2.0
