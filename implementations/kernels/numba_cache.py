@@ -8,8 +8,10 @@ still taken as fresh, and they run the old callee: an edit, a fix or a ``git pul
 seems to do nothing, and benchmarks of code that is no longer there.
 
 :func:`share_stamp` puts a group of modules under one stamp, the hash of all their
-sources, through Numba's documented locator interface (``get_source_stamp`` may return any
-picklable object): an edit of any of them recompiles each of them once. The Numba modules
+sources: a cache locator of Numba's kind whose ``get_source_stamp`` (which may return any
+picklable object, says Numba's locator interface) adds that hash, put first in Numba's
+list of locator classes (a private list: the one part that may move between releases).
+An edit of any of the group's modules recompiles each of them once. The Numba modules
 of this folder (:data:`NUMBA_MODULES`) register themselves by importing this module before
 their first ``@njit(cache=True)``.
 """
@@ -68,7 +70,7 @@ def _shared_stamp_locator(base: type) -> type:
 
 
 def _locator_list() -> list:
-    """Return Numba's list of locator classes, tried in order (its class was renamed in Numba 0.61)."""
+    """Return Numba's list of locator classes, tried in order (on CacheImpl in recent Numba, _CacheImpl before)."""
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
     return impl._locator_classes
 
