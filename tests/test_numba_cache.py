@@ -78,3 +78,15 @@ def test_an_edit_of_a_callees_module_alone_reaches_its_cached_callers(tmp_path):
         helper = root / "pkg" / "helper.py"
         helper.write_text(helper.read_text().replace("return 1", "return 22"))
         assert _g(root, share) == ("22" if share else "1")
+
+
+def test_without_numbas_list_of_locators_nothing_changes_and_nothing_fails(tmp_path, monkeypatch):
+    from implementations.kernels import numba_cache
+
+    before = list(numba_cache._locator_list())
+    monkeypatch.setattr(numba_cache, "_locator_list", lambda: None)
+    numba_cache.share_stamp(tmp_path, ("a",))
+    monkeypatch.undo()
+    assert numba_cache._locator_list() == before
+    numba_cache._groups.pop(tmp_path.resolve())
+    numba_cache._shared.pop(tmp_path.resolve() / "a.py")

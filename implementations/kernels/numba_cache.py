@@ -69,23 +69,26 @@ def _shared_stamp_locator(base: type) -> type:
     return SharedStampLocator
 
 
-def _locator_list() -> list:
-    """Return Numba's list of locator classes, tried in order (on CacheImpl in recent Numba, _CacheImpl before)."""
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
-    return impl._locator_classes
+def _locator_list() -> list | None:
+    """Return Numba's list of locator classes, tried in order (on CacheImpl in recent Numba, _CacheImpl before),
+    or None if this Numba keeps it elsewhere."""
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
+    return getattr(impl, "_locator_classes", None)
 
 
 def share_stamp(folder: Path, names: tuple[str, ...]) -> None:
     """Cache the Numba functions of the modules folder/<name>.py under one stamp, the hash of all of them.
 
-    Takes effect for functions decorated after the call. Idempotent.
+    Takes effect for functions decorated after the call. Idempotent. Where Numba keeps no list of
+    locators where this module looks, nothing changes: the kernels still load, with Numba's own
+    stamps (tests/test_numba_cache.py then fails, so a developer sees it).
     """
     folder = Path(folder).resolve()
     _groups[folder] = tuple(names)
     for name in names:
         _shared[folder / f"{name}.py"] = folder
     locators = _locator_list()
-    if not any(getattr(cls, "__name__", "").startswith("SharedStamp") for cls in locators):
+    if locators is not None and not any(getattr(cls, "__name__", "").startswith("SharedStamp") for cls in locators):
         locators[:0] = [_shared_stamp_locator(base) for base in _BASES]
 
 
