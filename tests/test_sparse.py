@@ -280,6 +280,51 @@ def test_split_over_threads_matches_one_thread_and_is_deterministic():
     assert max_rel_error(grads, vectorized.gradients(params, X, Y)) <= RTOL64
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 3, reason="needs three Numba threads")
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("batch_size", [10, 100])
+def test_shares_dealt_by_measured_speed_change_no_bit_of_the_result(n_threads, batch_size):
+    """A thread measured slow gets fewer examples and not the dense step: the same result, bit for bit."""
+    sizes = [784, 30, 10]
+    params = init_params(sizes, seed=28)
+    X, Y = sparse_batch(sizes, 430, seed=29)
+    order = numba_sparse._read_only(np.random.default_rng(30).permutation(430).astype(np.int64))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(n_threads)
+        even = numba_sparse._Run(params, X, Y, batch_size)
+        numba_sparse._run_epoch(even, order, batch_size, 3.0)
+        skewed = numba_sparse._Run(params, X, Y, batch_size)
+        tune = numba_sparse._tune_array(n_threads)
+        costs = tune[: numba_sparse._SLOTS * n_threads * numba_sparse._COSTS]
+        costs.reshape(numba_sparse._SLOTS, n_threads, numba_sparse._COSTS)[:, n_threads - 1] = 1e12  # the last: slow
+        numba_sparse._run_epoch(skewed, order, batch_size, 3.0, tune)
+    finally:
+        numba.set_num_threads(before)
+    assert np.array_equal(even.theta, skewed.theta)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3, 5])
+def test_dealt_examples_tile_the_batch_and_the_dense_step_goes_to_the_fastest(n_threads):
+    rng = np.random.default_rng(31)
+    costs = numba_sparse._COSTS
+    for m in (8, 10, 37, 100):
+        tune = numba_sparse._tune_array(n_threads)
+        figures = tune[: numba_sparse._SLOTS * n_threads * costs].reshape(numba_sparse._SLOTS, n_threads, costs)
+        figures[1] = rng.uniform(100, 1000, (n_threads, costs))  # slot 1: what the threads measured
+        dealt = [numba_sparse._deal(tune, 1, t, n_threads, m) for t in range(n_threads)]
+        edges = [0] + [hi for _, hi, _ in dealt]
+        assert [lo for lo, _, _ in dealt] == edges[:-1] and edges[-1] == m  # contiguous, every example once
+        speed = 1 / figures[1, :, numba_sparse._UPPER]
+        sizes = np.diff(edges)
+        assert sizes[np.argmax(speed)] >= sizes[np.argmin(speed)]  # the faster at them gets no fewer examples
+        fastest = np.argmin(figures[1, :, numba_sparse._FORWARD] + figures[1, :, numba_sparse._STEP])
+        assert {dense for *_, dense in dealt} == {fastest}
+        even = [numba_sparse._deal(numba_sparse._tune_array(n_threads), 0, t, n_threads, m) for t in range(n_threads)]
+        counts = [hi - lo for lo, hi, _ in even]
+        assert even[-1][2] == n_threads - 1 and max(counts) - min(counts) <= 1  # before any measurement: even
+
+
 def test_scratch_too_short_for_a_batch_is_refused_not_overrun():
     """The kernels index without bounds checks; the epoch checks the scratch's size first."""
     sizes = [784, 30, 10]

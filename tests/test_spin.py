@@ -60,3 +60,19 @@ def test_a_failing_thread_releases_the_others_and_its_error_is_raised():
     assert outcome == {"error": "thread 1 failed"}
     # Thread 1 failed before writing round 7; the others stopped at a barrier of round 6 or 7, no further.
     assert seen[1] == 6 and set(seen[[0, 2]]) <= {6, 7}
+
+
+@njit
+def _cycles_around(n):
+    """Return the cycle counter's advance over a loop of n steps, and the loop's result."""
+    start, total = spin.cycles(), 0.0
+    for i in range(n):
+        total += np.sqrt(i)
+    return spin.cycles() - start, total
+
+
+@pytest.mark.skipif(not spin._X86, reason="the cycle counter is read on x86 only (0 elsewhere)")
+def test_the_cycle_counter_advances_with_the_work_done():
+    short = min(_cycles_around(1_000)[0] for _ in range(5))
+    long = min(_cycles_around(1_000_000)[0] for _ in range(5))
+    assert 0 < short < long

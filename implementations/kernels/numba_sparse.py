@@ -47,8 +47,11 @@ of at least ``_MIN_PARALLEL_BATCH`` examples is split by blocks of pixel rows of
 its block's part of every example's first-layer sum, then (one slice of examples per
 thread) the parts are added and the rest of the forward and backward passes run, then
 each thread computes and applies its block's gradient, every row's one shared sum over
-the batch in example order. No thread reads rows another core has just written. The
-last thread also does the dense layers. Results differ from one thread's only in the
+the batch in example order. No thread reads rows another core has just written. One
+thread also does the dense layers' step. The slices of examples and which thread does
+the dense step follow each thread's measured speed (``_deal``): on a shared machine one
+core can run 1.3-1.9x slower than the other for seconds, and what moves computes the
+same whoever does it, so results stay bit for bit the same. Results differ from one thread's only in the
 rounding of the parts' sum. The epoch is one ordinary ``nogil`` function
 (``_train_epoch``), run once per thread on Python threads that meet at spin barriers
 (:mod:`spin`): as a ``prange`` loop (Numba's parallel mode) the split took 4 of the
@@ -448,19 +451,22 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
 
 
 @njit(cache=True, _nrt=False)
-def _first_layer_part(theta, net, index, Y, ids, m, splits, t, parts, o):
-    """Set parts[o + e * n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in block t only,
-    for e < m (no bias); splits as :func:`_splits` sets it. (Numba JIT-compiled; Y only for _fetch_ahead)"""
+def _first_layer_part(theta, net, index, Y, ids, splits, k, e_lo, e_hi, parts):
+    """Set parts[(k cap + e) n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in block k only, for
+    e in [e_lo, e_hi) (no bias; splits as :func:`_splits` sets it; cap = parts.size // n_blocks // n_1p).
+    (Numba JIT-compiled; Y only for _fetch_ahead)"""
     widths, w_off, L = net[1], net[2], net[5]
     starts, pixels, codes, table, full = index
     w, stride = widths[1], splits.size // (starts.size - 1)
-    for e in range(m):
+    cap = parts.size // (stride - 1) // w
+    for e in range(e_lo, e_hi):
         _fetch_ahead(index, Y, net[0][-1], ids, e)
         if e + _AHEAD < ids.size and ids[e + _AHEAD] >= 0:
-            simd.prefetch(splits, ids[e + _AHEAD] * stride + t)
-        q = ids[e] * stride + t
+            simd.prefetch(splits, ids[e + _AHEAD] * stride + k)
+        q = ids[e] * stride + k
         lo, hi = splits[q], splits[q + 1]
-        sparse_combine(theta, w_off[0], w, pixels, codes, table, full, lo, hi, parts, o + e * w, w, L, np.int64(-1))
+        o = (k * cap + e) * w
+        sparse_combine(theta, w_off[0], w, pixels, codes, table, full, lo, hi, parts, o, w, L, np.int64(-1))
 
 
 @njit(cache=True, _nrt=False)
@@ -622,6 +628,88 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
         scatter(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L)
 
 
+# ---------------------------------------------------------------------------------------
+# Sharing a split batch's work between threads that run at different speeds. On a shared
+# machine one core can run slower than another for seconds at a time: on this project's VM
+# the second thread's every phase sometimes took 1.3-1.9x the first's (measured), and with
+# even shares the fast thread then waits at every barrier. So each thread measures its own
+# phases, and every thread deals the next batch's movable work from those figures, the same
+# for all: the dense layers and errors, examples in proportion to each thread's speed at
+# them; the dense layers' step, to the thread whose step and sums take least. The first
+# layer's rows stay where they are: a thread that summed rows another had just updated
+# paid more in moving them between caches than it saved (measured: dropped). What a thread
+# computes does not depend on which thread it is, so results are bit for bit the same
+# whatever the shares.
+#
+# tune holds _SLOTS rows of n_threads rows of _COSTS smoothed figures, then n_threads floats of
+# scratch per thread. Batch b's figures go to slot b % 3 and shares are dealt from slot
+# (b + 1) % 3, batch b - 2's: every thread wrote those before batch b - 1's first barrier, and
+# nobody writes that slot again until every thread has passed batch b's first barrier.
+# ---------------------------------------------------------------------------------------
+
+_SLOTS = 3
+# Per thread, cycles: its first-layer sums of a batch, an example's dense layers and errors,
+# and its first-layer step of a batch.
+_FORWARD, _UPPER, _STEP = 0, 1, 2
+_COSTS = 3
+# Weight of a batch's measurement in the smoothed figures.
+_SMOOTH = 0.25
+
+
+def _tune_array(n_threads: int) -> np.ndarray:
+    """Return the figures :func:`_deal` starts from: equal costs, so even shares, the dense step on the last thread."""
+    tune = np.zeros(_SLOTS * n_threads * _COSTS + n_threads * n_threads)
+    tune[: _SLOTS * n_threads * _COSTS] = 1.0
+    return tune
+
+
+@njit(cache=True, _nrt=False)
+def _cut(weights, n, t, total):
+    """Return thread t's range [lo, hi) of total units dealt out in proportion to weights[:n], in order.
+    (Numba JIT-compiled; every thread computes the same edges, so the ranges tile [0, total))"""
+    before, whole = 0.0, 0.0
+    for s in range(n):
+        whole += weights[s]
+        if s < t:
+            before += weights[s]
+    lo = np.int64(np.floor(total * before / whole + 0.5)) if t > 0 else np.int64(0)
+    hi = np.int64(np.floor(total * (before + weights[t]) / whole + 0.5)) if t < n - 1 else np.int64(total)
+    return min(max(lo, 0), total), min(max(hi, lo), total)
+
+
+@njit(cache=True, _nrt=False)
+def _deal(tune, slot, t, n, m):
+    """Return thread t's examples [e_lo, e_hi) of a split batch of m for the dense layers and errors, in proportion
+    to each thread's speed at them, and the thread that does the dense layers' step: the one whose sums and step
+    take least (the last on a tie). (Numba JIT-compiled; figures from tune's slot)"""
+    rate = tune[_SLOTS * n * _COSTS + t * n : _SLOTS * n * _COSTS + (t + 1) * n]
+    top = 0.0
+    for s in range(n):
+        rate[s] = 1.0 / max(tune[(slot * n + s) * _COSTS + _UPPER], 1e-9)
+        top = max(top, rate[s])
+    for s in range(n):  # none below a quarter of the fastest: a thread measured slow still gets examples
+        rate[s] = max(rate[s], top / 4)
+    e_lo, e_hi = _cut(rate, n, t, m)
+    dense, least = n - 1, np.inf
+    for s in range(n - 1, -1, -1):
+        row = (slot * n + s) * _COSTS
+        cycles = tune[row + _FORWARD] + tune[row + _STEP]
+        if cycles < least:
+            dense, least = s, cycles
+    return e_lo, e_hi, dense
+
+
+@njit(cache=True, _nrt=False)
+def _learn(tune, slot, t, n, q, cycles, units):
+    """Write thread t's cost q into slot: its last figure smoothed with cycles / units, or kept where it did
+    no units (or the machine has no cycle counter). (Numba JIT-compiled)"""
+    last = tune[(((slot + _SLOTS - 1) % _SLOTS) * n + t) * _COSTS + q]
+    now = last
+    if units > 0 and cycles > 0:
+        now = (1.0 - _SMOOTH) * last + _SMOOTH * cycles / units
+    tune[(slot * n + t) * _COSTS + q] = now
+
+
 @njit(cache=True, _nrt=False)
 def _check_scratch(net, Y, batch_size, acts, dels, ids):
     """Raise ValueError unless acts, dels and ids hold a batch of batch_size rows. (Numba JIT-compiled)"""
@@ -634,7 +722,7 @@ def _check_scratch(net, Y, batch_size, acts, dels, ids):
 @njit(cache=True, nogil=True, _nrt=False)
 def _train_epoch(
     t, sync, theta, grad, net, index, Y, order, batch_size, eta, acts, dels, w_up, ids, marks, rows, bounds, splits,
-    parts, skip,
+    parts, skip, tune,
 ):  # fmt: skip
     """Run thread t's share of an epoch of mini-batch SGD on theta in place; order is empty for in-order
     batches. (Numba JIT-compiled; one call per thread, each on a thread of its own: :func:`spin.run_threads`)
@@ -646,19 +734,20 @@ def _train_epoch(
     w^1T: first it sums those rows' part of every example's first-layer sum into parts;
     then, one slice of examples per thread, the parts are added, and the sigmoids, dense
     layers and errors follow; last, thread t computes and applies its block's gradient,
-    the last thread the dense layers' step too. So no thread reads rows of
+    one thread the dense layers' step too. So no thread reads rows of
     w^1T that another core has just written: with the forward sums split by examples,
     every thread read them all, and two threads took 0.72-0.76x of one (measured). No
     barrier follows the last phase: the next batch's first phase touches only the
-    thread's own rows and parts, and the dense step is done before the last
-    thread reaches the next barrier. A shorter last batch runs whole on thread 0, once every
-    thread is done.
+    thread's own rows and parts, and the dense step is done before its thread reaches the
+    next barrier. The slices of examples and the thread of the dense step follow the
+    threads' measured speeds (:func:`_deal`, figures in tune). A shorter last batch runs
+    whole on thread 0, once every thread is done.
 
     acts and dels must hold batch_size rows (else ValueError, before anything is
     written); splits is :func:`_splits`' for these bounds (empty with one thread);
     ids, w_up and parts hold one block per thread, ids' of at least batch_size + 2 _AHEAD:
     the batch's examples, then the next ones, for _fetch_ahead; skip is (vmax, tiny,
-    bound) for _sgd_one.
+    bound) for _sgd_one; tune as :func:`_tune_array` makes it for n threads.
     """
     n_threads = bounds.size - 1
     cap, part = ids.size // n_threads, w_up.size // n_threads
@@ -667,7 +756,7 @@ def _train_epoch(
     vmax, tiny, bound = skip
     yes, no = np.bool_(True), np.bool_(False)
     real = theta.dtype.type
-    p_lo, p_hi, block, arrived = bounds[t], bounds[t + 1], parts.size // n_threads, 0
+    p_lo, p_hi, arrived, split = bounds[t], bounds[t + 1], 0, 0
     kept = False  # whether w_up holds the dense layers untransposed (batch size 1 only)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
@@ -693,20 +782,26 @@ def _train_epoch(
             )
             _dense_step(theta, grad, net, m, acts, dels, step, yes)
         else:
-            _first_layer_part(theta, net, index, Y, ids, m, splits, t, parts, t * block)
+            slot = split % _SLOTS
+            e_lo, e_hi, dense = _deal(tune, (split + 1) % _SLOTS, t, n_threads, m)
+            split += 1
+            c0 = spin.cycles()
+            _first_layer_part(theta, net, index, Y, ids, splits, t, np.int64(0), m, parts)
+            _learn(tune, slot, t, n_threads, _FORWARD, spin.cycles() - c0, np.int64(1))
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
-            size = (m + n_threads - 1) // n_threads
-            lo = min(t * size, m)
-            hi = min(lo + size, m)
-            _first_layer_join(theta, net, parts, n_threads, lo, hi, acts)
-            _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, no)
+            c0 = spin.cycles()
+            _first_layer_join(theta, net, parts, n_threads, e_lo, e_hi, acts)
+            _upper_layers(theta, net, Y, ids, e_lo, e_hi, acts, dels, w_up, no)
+            _learn(tune, slot, t, n_threads, _UPPER, spin.cycles() - c0, e_hi - e_lo)
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
+            c0 = spin.cycles()
             _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step, yes, splits, t)
-            if t == n_threads - 1:
+            _learn(tune, slot, t, n_threads, _STEP, spin.cycles() - c0, np.int64(1))
+            if t == dense:
                 _dense_step(theta, grad, net, m, acts, dels, step, yes)
 
 
@@ -769,10 +864,13 @@ def gradients(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
     return _params(run.grad, run.layout)
 
 
-def _run_epoch(run: _Run, order: np.ndarray, batch_size: int, eta: float) -> None:
-    """Run one epoch on run.theta in place, on as many threads as run.bounds has blocks."""
+def _run_epoch(run: _Run, order: np.ndarray, batch_size: int, eta: float, tune: np.ndarray | None = None) -> None:
+    """Run one epoch on run.theta in place, on as many threads as run.bounds has blocks, the threads' costs
+    starting from tune (default :func:`_tune_array`'s: equal)."""
+    n_threads = run.bounds.size - 1
+    tune = _tune_array(n_threads) if tune is None else tune
     args = (run.theta, run.grad, run.net, run.index, run.Y, order, batch_size, eta, run.acts, run.dels, run.w_up,
-            run.ids, run.marks, run.rows, run.bounds, run.splits, run.parts, run.skip)  # fmt: skip
+            run.ids, run.marks, run.rows, run.bounds, run.splits, run.parts, run.skip, tune)  # fmt: skip
     spin.run_threads(_train_epoch, run.bounds.size - 1, *args)
 
 

@@ -97,6 +97,23 @@ def _relax(typingctx, spins):
     return types.none(spins), codegen
 
 
+@intrinsic
+def cycles(typingctx):
+    """Return the CPU's cycle counter (x86's time-stamp counter; 0 on other machines). (Numba intrinsic)
+
+    For the kernels' own balancing of work between threads: differences of two readings on
+    one thread, never compared across threads.
+    """
+
+    def codegen(context, builder, signature, args):
+        if not _X86:  # elsewhere LLVM may lower it to a counter user code cannot read
+            return ir.Constant(ir.IntType(64), 0)
+        read = ir.FunctionType(ir.IntType(64), [])
+        return builder.call(cgutils.get_or_insert_function(builder.module, read, "llvm.readcyclecounter"), [])
+
+    return types.int64(), codegen
+
+
 @njit(cache=True, nogil=True, _nrt=False)  # no reference counts: see numba_sparse
 def barrier(sync, target):
     """Arrive, then wait until sync[ARRIVED] reaches target; return False if another thread failed.
@@ -159,5 +176,8 @@ if config.DISABLE_JIT:
     def _relax(spins):
         time.sleep(0)
 
+    def cycles():
+        return time.perf_counter_ns()
 
-__all__ = ["ABORT", "ARRIVED", "barrier", "run_threads", "sync_array"]
+
+__all__ = ["ABORT", "ARRIVED", "barrier", "cycles", "run_threads", "sync_array"]
