@@ -280,11 +280,12 @@ def test_split_over_threads_matches_one_thread_and_is_deterministic():
     assert max_rel_error(grads, vectorized.gradients(params, X, Y)) <= RTOL64
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 3, reason="needs three Numba threads")
 @pytest.mark.parametrize("n_threads", [2, 3])
 @pytest.mark.parametrize("batch_size", [10, 100])
 def test_shares_dealt_by_measured_speed_change_no_bit_of_the_result(n_threads, batch_size):
     """A thread measured slow gets fewer examples and not the dense step: the same result, bit for bit."""
+    if numba.config.NUMBA_NUM_THREADS < n_threads:
+        pytest.skip(f"needs {n_threads} Numba threads")
     sizes = [784, 30, 10]
     params = init_params(sizes, seed=28)
     X, Y = sparse_batch(sizes, 430, seed=29)
