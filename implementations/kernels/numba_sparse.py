@@ -599,16 +599,19 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
     """
     sizes, widths, w_off, b_off, col_off, L = net
     starts, pixels, codes, table, full = index
-    _fetch_ahead(index, Y, sizes[-1], ids, 0)
+    # Every integer argument an int64 variable, as in the batch path's calls: a literal 0 would make
+    # Numba compile these functions once more, for that literal (2 s more of a cold compile, measured).
+    zero, one_row = np.int64(0), np.int64(1)
+    _fetch_ahead(index, Y, sizes[-1], ids, zero)
     i = ids[0]
-    sparse_combine(theta, w_off[0], widths[1], pixels, codes, table, full, starts[i], starts[i + 1], acts, 0,
+    sparse_combine(theta, w_off[0], widths[1], pixels, codes, table, full, starts[i], starts[i + 1], acts, zero,
                    widths[1], L, b_off[0])  # fmt: skip
     # The rows just summed (more than L1 holds in float64) have evicted the dense layers' weights, which
     # come next: ask for them now, while the sigmoid runs.
     simd.prefetch_lines(theta, b_off[0], theta.size)
-    simd.prefetch_lines(w_up, 0, w_up.size)
-    _sigmoid(acts, 0, widths[1])
-    _upper_layers(theta, net, Y, ids, np.int64(0), np.int64(1), acts, dels, w_up, np.bool_(True))
+    simd.prefetch_lines(w_up, zero, w_up.size)
+    _sigmoid(acts, zero, widths[1])
+    _upper_layers(theta, net, Y, ids, zero, one_row, acts, dels, w_up, np.bool_(True))
     # The dense layers first, while the rows the errors have just read are in L1; the first layer's
     # rows would evict them (measured: 0.989x / 0.981x the time an example, float32 / float64).
     # Whole padded rows, a vector at a time: padding lanes of dels are zero, so padding weights stay zero.
@@ -629,7 +632,7 @@ def _sgd_one(theta, net, index, Y, ids, acts, dels, w_up, step, vmax, tiny, boun
                 for k in range(n_in, widths[l]):
                     w_up[r + k] = 0
             u += sizes[l + 1] * widths[l]
-    lo, hi, width, zero = starts[i], starts[i + 1], widths[1], np.int64(0)
+    lo, hi, width = starts[i], starts[i + 1], widths[1]
     if tiny > 0 and _skip_bounds(net, dels, step, vmax, tiny, bound):
         scatter_skip(theta, w_off[0], width, pixels, codes, table, full, lo, hi, -step, dels, zero, width, L, bound)
     else:
