@@ -15,6 +15,10 @@ batch-remainder path at 1, 2, 4 and 8 threads; tests/test_simd.py checks the exp
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 
 import numba
 import numpy as np
@@ -347,3 +351,29 @@ def test_bad_shapes_are_refused():
     for order in (np.arange(4), np.array([0, 1, 2, 3, 5])):
         with pytest.raises(ValueError, match="order"):
             numba_sparse.train_epoch(params, X, Y, 2, 3.0, order)
+
+
+# In a fresh process with an empty Numba cache: warm up one dtype, then count the compiled versions
+# of every Numba function of numba_sparse, simd and spin (a function inlined or compiled into its
+# caller only has none of its own).
+_COUNT_VERSIONS = """
+import json
+from numba.core.registry import CPUDispatcher
+from implementations.kernels import numba_sparse, simd, spin
+numba_sparse.warm_up([784, 30, 10], "float64")
+print(json.dumps({f"{m.__name__.rsplit('.', 1)[1]}.{name}": len(f.signatures) for m in (numba_sparse, simd, spin)
+                  for name, f in vars(m).items() if isinstance(f, CPUDispatcher) and f.__module__ == m.__name__}))
+"""
+
+
+@pytest.mark.slow
+def test_a_cold_compile_compiles_each_function_once(tmp_path):
+    """A call that passes a literal where other calls pass an int64 makes Numba compile the callee once
+    more (it cost a newcomer's first run 2 s): at most one version of each, on one dtype.
+    simd.dense_rows is called with different literal strides from the dense layers and their step."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", _COUNT_VERSIONS], env=env, capture_output=True, text=True, check=True)
+    versions = json.loads(done.stdout.strip().splitlines()[-1])
+    allowed = {"simd.dense_rows": 2}
+    assert versions["numba_sparse._train_epoch"] == 1  # the count sees what the warm-up compiled
+    assert {name: n for name, n in versions.items() if n > allowed.get(name, 1)} == {}

@@ -798,20 +798,20 @@ def _train_epoch(
             split += 1
             c0 = spin.cycles()
             _first_layer_part(theta, net, index, Y, ids, splits, t, np.int64(0), m, parts)
-            _learn(tune, slot, t, n_threads, _FORWARD, spin.cycles() - c0, np.int64(1))
+            _learn(tune, slot, t, n_threads, np.int64(_FORWARD), spin.cycles() - c0, np.int64(1))
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
             c0 = spin.cycles()
             _first_layer_join(theta, net, parts, n_threads, e_lo, e_hi, acts)
             _upper_layers(theta, net, Y, ids, e_lo, e_hi, acts, dels, w_up, no)
-            _learn(tune, slot, t, n_threads, _UPPER, spin.cycles() - c0, e_hi - e_lo)
+            _learn(tune, slot, t, n_threads, np.int64(_UPPER), spin.cycles() - c0, e_hi - e_lo)
             arrived += n_threads
             if not spin.barrier(sync, arrived):
                 return
             c0 = spin.cycles()
             _first_layer_step(theta, grad, net, index, ids, m, dels, p_lo, p_hi, marks, rows, no, step, yes, splits, t)
-            _learn(tune, slot, t, n_threads, _STEP, spin.cycles() - c0, np.int64(1))
+            _learn(tune, slot, t, n_threads, np.int64(_STEP), spin.cycles() - c0, np.int64(1))
             if t == dense:
                 _dense_step(theta, grad, net, m, acts, dels, step, yes)
 
