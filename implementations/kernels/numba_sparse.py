@@ -51,8 +51,8 @@ the batch in example order. No thread reads rows another core has just written. 
 thread also does the dense layers' step. The slices of examples and which thread does
 the dense step follow each thread's measured speed (``_deal``): on a shared machine one
 core can run 1.3-1.9x slower than the other for seconds, and what moves computes the
-same whoever does it, so results stay bit for bit the same. Results differ from one thread's only in the
-rounding of the parts' sum. The epoch is one ordinary ``nogil`` function
+same whoever does it, so results stay bit for bit the same. Results differ from one
+thread's only in the rounding of the parts' sum. The epoch is one ordinary ``nogil`` function
 (``_train_epoch``), run once per thread on Python threads that meet at spin barriers
 (:mod:`spin`): as a ``prange`` loop (Numba's parallel mode) the split took 4 of the
 cold compile's 11 s, and one function for one and several threads is compiled once.
@@ -451,15 +451,15 @@ def _upper_layers(theta, net, Y, ids, lo, hi, acts, dels, w_up, kept):
 
 
 @njit(cache=True, _nrt=False)
-def _first_layer_part(theta, net, index, Y, ids, splits, k, e_lo, e_hi, parts):
+def _first_layer_part(theta, net, index, Y, ids, m, splits, k, parts):
     """Set parts[(k cap + e) n_1p :][:n_1p] to example ids[e]'s first-layer sum over its pixels in block k only, for
-    e in [e_lo, e_hi) (no bias; splits as :func:`_splits` sets it; cap = parts.size // n_blocks // n_1p).
+    e < m (no bias; splits as :func:`_splits` sets it; cap = parts.size // n_blocks // n_1p).
     (Numba JIT-compiled; Y only for _fetch_ahead)"""
     widths, w_off, L = net[1], net[2], net[5]
     starts, pixels, codes, table, full = index
     w, stride = widths[1], splits.size // (starts.size - 1)
     cap = parts.size // (stride - 1) // w
-    for e in range(e_lo, e_hi):
+    for e in range(m):
         _fetch_ahead(index, Y, net[0][-1], ids, e)
         if e + _AHEAD < ids.size and ids[e + _AHEAD] >= 0:
             simd.prefetch(splits, ids[e + _AHEAD] * stride + k)
@@ -797,7 +797,7 @@ def _train_epoch(
             e_lo, e_hi, dense = _deal(tune, (split + 1) % _SLOTS, t, n_threads, m)
             split += 1
             c0 = spin.cycles()
-            _first_layer_part(theta, net, index, Y, ids, splits, t, np.int64(0), m, parts)
+            _first_layer_part(theta, net, index, Y, ids, m, splits, t, parts)
             _learn(tune, slot, t, n_threads, np.int64(_FORWARD), spin.cycles() - c0, np.int64(1))
             arrived += n_threads
             if not spin.barrier(sync, arrived):
